@@ -1,0 +1,1 @@
+"""meterflow_normalizer."""
