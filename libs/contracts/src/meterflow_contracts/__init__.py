@@ -1,1 +1,39 @@
-"""meterflow_contracts."""
+"""Meterflow event contracts: the one package every service and downstream consumer imports.
+
+A topic's name carries its major version; a breaking change means a new model and a new topic.
+Every message carries ``schema_version`` and is validated on read.
+"""
+
+from meterflow_contracts.models import (
+    Checkpoint,
+    DeadLetter,
+    DlqReason,
+    RawBatch,
+    Reading,
+    ReadingBatch,
+    SourcePosition,
+)
+from meterflow_contracts.topics import (
+    ALL_TOPICS,
+    CHECKPOINTS,
+    DLQ,
+    RAW,
+    READINGS,
+    TopicSpec,
+)
+
+__all__ = [
+    "ALL_TOPICS",
+    "CHECKPOINTS",
+    "DLQ",
+    "RAW",
+    "READINGS",
+    "Checkpoint",
+    "DeadLetter",
+    "DlqReason",
+    "RawBatch",
+    "Reading",
+    "ReadingBatch",
+    "SourcePosition",
+    "TopicSpec",
+]

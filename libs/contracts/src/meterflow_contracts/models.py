@@ -1,0 +1,101 @@
+"""Pydantic models of every Meterflow topic (schema_version 1)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, NonNegativeInt
+
+
+class _Contract(BaseModel):
+    # Unknown fields are ignored so a consumer keeps working when a producer adds an optional field
+    # (the compatibility promise in docs/contracts.md); a change of meaning needs a new topic.
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class SourcePosition(_Contract):
+    """Where a piece of data came from: the object, its version and the records it covers."""
+
+    bucket: str = Field(description="S3 bucket of the source object.")
+    key: str = Field(description="S3 object key.")
+    etag: str = Field(description="ETag of the object version that was read.")
+    chunk_index: NonNegativeInt = Field(description="Index of the raw chunk within the object, from 0.")
+    record_start: NonNegativeInt = Field(description="Index of the chunk's first record within the object.")
+    record_end: NonNegativeInt = Field(description="Index one past the chunk's last record.")
+
+
+class RawBatch(_Contract):
+    """``meter.raw.v1``: a chunk of source records exactly as the object holds them."""
+
+    schema_version: Literal[1] = 1
+    source: SourcePosition
+    last_chunk: bool = Field(description="True on the object's final chunk.")
+    records: list[Any] = Field(description="Source records, untouched JSON values.")
+    published_at: AwareDatetime
+
+
+# A reading on the wire: [interval start (UTC, ISO 8601), value, quality]. Tuples keep a batch of
+# thousands of readings compact and cheap to validate.
+Reading = tuple[AwareDatetime, float, str]
+
+
+class ReadingBatch(_Contract):
+    """``meter.readings.v1``: typed readings of one meter and one OBIS channel, keyed by muid."""
+
+    schema_version: Literal[1] = 1
+    muid: UUID = Field(description="Meter (measurement unit) id.")
+    obis: str = Field(description="Normalized OBIS code, e.g. 1-0:1.29.0*255.", examples=["1-0:1.29.0*255"])
+    obis_hex: str = Field(description="The vendor's 12-digit hex form.", examples=["0100011D00FF"])
+    quantity: str = Field(description="Decoded quantity, e.g. active_energy.", examples=["active_energy"])
+    direction: str | None = Field(description="import, export, q1..q4, absolute or null.")
+    unit: str | None = Field(description="Unit of every value, e.g. kWh.", examples=["kWh"])
+    measurement: str = Field(description="Source measurement kind: energy or power.")
+    interval_s: int | None = Field(description="Interval length in seconds where known (900 for 15 min).")
+    readings: list[Reading] = Field(min_length=1, description="[ts, value, quality] triples, ts ascending.")
+    source: SourcePosition
+
+
+class DlqReason(StrEnum):
+    """Why a record went to the dead-letter topic. Values are stable: dashboards and alerts use them."""
+
+    INVALID_JSON = "invalid_json"
+    INVALID_SHAPE = "invalid_shape"
+    MISSING_MUID = "missing_muid"
+    INVALID_MUID = "invalid_muid"
+    MISSING_TIMESTAMP = "missing_timestamp"
+    INVALID_TIMESTAMP = "invalid_timestamp"
+    INVALID_VALUE = "invalid_value"
+    NON_FINITE_VALUE = "non_finite_value"
+    INVALID_OBIS = "invalid_obis"
+    NO_READINGS = "no_readings"
+    DUPLICATE_CONFLICT = "duplicate_conflict"
+    INVALID_MESSAGE = "invalid_message"
+    DB_REJECTED = "db_rejected"
+
+
+class DeadLetter(_Contract):
+    """``meter.readings.dlq.v1``: something a stage could not trust, with the reason and the evidence."""
+
+    schema_version: Literal[1] = 1
+    reason: DlqReason
+    message: str = Field(description="Human explanation of what is wrong.")
+    stage: Literal["poller", "normalizer", "writer"]
+    record: Any = Field(description="The offending raw record (or a text excerpt when it was not JSON).")
+    source: SourcePosition | None = None
+    failed_at: AwareDatetime
+
+
+class Checkpoint(_Contract):
+    """``meter.poller.checkpoints.v1`` (compacted, key bucket/key): an object fully published."""
+
+    schema_version: Literal[1] = 1
+    bucket: str
+    key: str
+    etag: str
+    size: NonNegativeInt
+    records: NonNegativeInt
+    chunks: NonNegativeInt
+    completed_at: datetime

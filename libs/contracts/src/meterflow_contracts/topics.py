@@ -1,0 +1,31 @@
+"""Topic declarations: the single place that names each topic, its partitions and its model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from meterflow_contracts.models import Checkpoint, DeadLetter, RawBatch, ReadingBatch
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    model: type[BaseModel]
+    key: str
+    compacted: bool = False
+
+    def config(self) -> dict[str, str]:
+        """Topic-level configs to create the topic with."""
+        if self.compacted:
+            return {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1"}
+        return {"retention.ms": str(7 * 24 * 3600 * 1000)}
+
+
+RAW = TopicSpec("meter.raw.v1", partitions=4, model=RawBatch, key="source object key")
+READINGS = TopicSpec("meter.readings.v1", partitions=6, model=ReadingBatch, key="muid")
+DLQ = TopicSpec("meter.readings.dlq.v1", partitions=1, model=DeadLetter, key="source object key")
+CHECKPOINTS = TopicSpec("meter.poller.checkpoints.v1", partitions=1, model=Checkpoint, key="bucket/key", compacted=True)
+ALL_TOPICS: tuple[TopicSpec, ...] = (RAW, READINGS, DLQ, CHECKPOINTS)

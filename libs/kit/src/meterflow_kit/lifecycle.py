@@ -1,0 +1,22 @@
+"""Signal handling: SIGTERM and SIGINT ask a service to stop after its current step."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+
+def install_stop_signals(stop: asyncio.Event) -> None:
+    """Set ``stop`` on SIGTERM/SIGINT; the service finishes or abandons its batch and exits cleanly."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+
+async def sleep_or_stop(stop: asyncio.Event, seconds: float) -> bool:
+    """Sleep up to ``seconds``; return True when woken early because a stop was requested."""
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except TimeoutError:
+        return False
+    return True

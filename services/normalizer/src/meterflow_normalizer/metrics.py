@@ -1,0 +1,19 @@
+"""Prometheus metrics of the normalizer (meterflow_normalizer_*)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+RAW_BATCHES = Counter("meterflow_normalizer_raw_batches_total", "Raw batches consumed.")
+RECORDS_IN = Counter("meterflow_normalizer_records_total", "Source records consumed.")
+READINGS_OUT = Counter("meterflow_normalizer_readings_total", "Typed readings published.")
+BATCHES_OUT = Counter("meterflow_normalizer_reading_batches_total", "Reading batches published.")
+DLQ_RECORDS = Counter("meterflow_normalizer_dlq_records_total", "Records sent to the dead-letter topic.", ["reason"])
+BATCH_SECONDS = Histogram(
+    "meterflow_normalizer_batch_duration_seconds",
+    "Time to normalize and publish one raw batch.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+CONSUMER_LAG = Gauge(
+    "meterflow_normalizer_consumer_lag_messages", "Messages behind the partition end.", ["topic", "partition"]
+)
