@@ -1,1 +1,26 @@
-"""meterflow_obis."""
+"""OBIS codes (IEC 62056-61): parsing, formatting and semantic decoding.
+
+>>> code = parse("0100011D00FF")
+>>> code.normalized
+'1-0:1.29.0*255'
+>>> decode(code).unit
+'kWh'
+"""
+
+from meterflow_obis.catalogue import Direction, Medium, Phase, Quantity, Unit
+from meterflow_obis.code import ObisCode, parse
+from meterflow_obis.decode import ObisInfo, decode
+from meterflow_obis.errors import ObisError
+
+__all__ = [
+    "Direction",
+    "Medium",
+    "ObisCode",
+    "ObisError",
+    "ObisInfo",
+    "Phase",
+    "Quantity",
+    "Unit",
+    "decode",
+    "parse",
+]

@@ -1,0 +1,37 @@
+"""The `meterflow` developer CLI: demo data, topics, OBIS decoding.
+
+Examples: ``meterflow demo-data --meters 20 --bucket meterflow-raw``,
+``meterflow topics create``, ``meterflow obis decode 0100011D00FF 1.8.0``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from meterflow_cli import demo_cmd, obis_cmd, topics_cmd
+from meterflow_kit.logs import configure_logging
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="meterflow", description="Meterflow developer tasks.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo_cmd.add_parser(sub)
+    topics_cmd.add_parser(sub)
+    obis_cmd.add_parser(sub)
+    return parser
+
+
+def cli(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging("cli", "INFO")
+    code: int = args.func(args)
+    return code
+
+
+def main() -> None:
+    sys.exit(cli())
+
+
+if __name__ == "__main__":
+    main()
