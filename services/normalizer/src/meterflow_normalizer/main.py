@@ -144,7 +144,7 @@ def cli() -> None:
     settings = Settings()
     configure_logging("normalizer", settings.log_level)
     app = create_app(settings)
-    worker = faust.Worker(app, loglevel=settings.log_level, override_logging=False)
+    worker = faust.Worker(app, loglevel=settings.log_level, override_logging=False, quiet=True)
     worker.execute_from_commandline()
 
 

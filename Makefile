@@ -1,0 +1,42 @@
+# Meterflow developer commands. A new user needs two: `make run` and `make test`.
+SHELL := /bin/bash
+
+.PHONY: setup run up down status test test-unit lint fmt bench clean
+
+setup: ## install uv (if missing), the Python environment and the Kafka jars
+	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	uv sync --frozen
+	bash infra/kafka/kafka.sh fetch
+
+run: setup ## start the whole stack natively with demo data; Ctrl-C stops it
+	bash infra/stack.sh run
+
+up: setup ## the same in the background
+	bash infra/stack.sh up
+
+down: ## stop everything `make up` started
+	bash infra/stack.sh down
+
+status:
+	bash infra/stack.sh status
+
+test: setup ## the whole suite; the fixtures start (and stop) the servers they need
+	uv run --frozen pytest
+
+test-unit: setup
+	uv run --frozen pytest tests/unit
+
+lint: setup ## ruff and mypy, as CI runs them
+	uv run --frozen ruff check .
+	uv run --frozen ruff format --check .
+	uv run --frozen mypy libs services tools
+
+fmt:
+	uv run --frozen ruff check --fix .
+	uv run --frozen ruff format .
+
+bench: setup ## benchmarks; results land in bench/results/
+	uv run --frozen python bench/run.py
+
+clean: down
+	rm -rf .local

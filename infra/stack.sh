@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# The whole Meterflow stack, natively: Kafka, PostgreSQL, S3 (moto) and the four services.
+#
+#   bash infra/stack.sh run     # up + follow the logs; Ctrl-C stops everything (make run)
+#   bash infra/stack.sh up      # set up what is missing, start everything, load demo data (make up)
+#   bash infra/stack.sh down    # stop services and servers (make down)
+#   bash infra/stack.sh status
+#
+# Demo data: DEMO_METERS (20) households x DEMO_DAYS (28) days, uploaded once to the bucket.
+set -euo pipefail
+
+SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
+RUN_DIR="$REPO_ROOT/.local/run"
+LOG_DIR="$REPO_ROOT/.local/logs"
+SERVICES=(poller normalizer writer api)
+API_URL="http://127.0.0.1:${API_PORT:-8000}"
+
+set -a
+# shellcheck source=infra/local.env
+source "$SCRIPT_DIR/local.env"
+set +a
+export POLLER_INTERVAL_S=${POLLER_INTERVAL_S:-60}
+export POLLER_JITTER_S=${POLLER_JITTER_S:-5}
+
+log() { echo "stack: $*" >&2; }
+
+service_pid() {
+  local f="$RUN_DIR/$1.pid"
+  [[ -f "$f" ]] || return 0
+  local pid; pid=$(cat "$f")
+  if kill -0 "$pid" 2>/dev/null; then echo "$pid"; fi
+}
+
+start_service() {
+  local name=$1
+  if [[ -n "$(service_pid "$name")" ]]; then return 0; fi
+  mkdir -p "$RUN_DIR" "$LOG_DIR"
+  (cd "$REPO_ROOT" && setsid .venv/bin/meterflow-"$name" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
+   echo $! >"$RUN_DIR/$name.pid")
+  log "started $name (log: .local/logs/$name.log)"
+}
+
+stop_service() {
+  local name=$1 pid
+  pid=$(service_pid "$name")
+  [[ -n "$pid" ]] || { rm -f "$RUN_DIR/$name.pid"; return 0; }
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  rm -f "$RUN_DIR/$name.pid"
+  log "stopped $name"
+}
+
+wait_for() { # url seconds
+  local url=$1 seconds=$2
+  for _ in $(seq 1 $((seconds * 2))); do
+    if curl -fsS -o /dev/null "$url" 2>/dev/null; then return 0; fi
+    sleep 0.5
+  done
+  return 1
+}
+
+cmd_up() {
+  command -v uv >/dev/null || { log "installing uv"; python3 -m pip install --quiet uv; }
+  (cd "$REPO_ROOT" && uv sync --frozen --quiet)
+  bash "$REPO_ROOT/infra/kafka/kafka.sh" start
+  bash "$REPO_ROOT/infra/timescale/pg.sh" start
+  bash "$REPO_ROOT/infra/s3/s3.sh" start
+  (cd "$REPO_ROOT" && .venv/bin/meterflow-writer migrate && .venv/bin/meterflow topics create)
+  if ! (cd "$REPO_ROOT" && .venv/bin/python -c "import boto3,sys; c=boto3.client('s3', endpoint_url='$S3_ENDPOINT_URL'); sys.exit(0 if c.list_objects_v2(Bucket='$POLLER_BUCKET').get('KeyCount') else 1)" 2>/dev/null); then
+    (cd "$REPO_ROOT" && .venv/bin/meterflow demo-data --meters "${DEMO_METERS:-20}" --days "${DEMO_DAYS:-28}" --bucket "$POLLER_BUCKET")
+  fi
+  for name in "${SERVICES[@]}"; do start_service "$name"; done
+  wait_for "$API_URL/readyz" 60 || { log "the API did not become ready; see .local/logs/api.log"; exit 1; }
+  curl -fsS -X POST -o /dev/null http://127.0.0.1:9101/poll || true
+  log "waiting until the demo data is queryable"
+  for _ in $(seq 1 240); do
+    if curl -fsS "$API_URL/v1/meters" 2>/dev/null | grep -q '"muid"'; then break; fi
+    sleep 0.5
+  done
+  cat >&2 <<EOM
+
+  Meterflow is running.
+    API          $API_URL/v1/meters
+    API docs     $API_URL/docs
+    Metrics      $API_URL/metrics  http://127.0.0.1:9101/metrics (poller)
+                 http://127.0.0.1:9102/metrics (normalizer)  http://127.0.0.1:9103/metrics (writer)
+    Poll now     curl -X POST http://127.0.0.1:9101/poll
+    Logs         .local/logs/
+
+EOM
+}
+
+cmd_down() {
+  for (( i=${#SERVICES[@]}-1; i>=0; i-- )); do stop_service "${SERVICES[$i]}"; done
+  bash "$REPO_ROOT/infra/s3/s3.sh" stop
+  bash "$REPO_ROOT/infra/timescale/pg.sh" stop
+  bash "$REPO_ROOT/infra/kafka/kafka.sh" stop
+}
+
+cmd_run() {
+  trap 'log "stopping"; cmd_down; exit 0' INT TERM
+  cmd_up
+  tail -n 0 -F "$LOG_DIR"/*.log &
+  wait
+}
+
+cmd_status() {
+  for name in "${SERVICES[@]}"; do
+    if [[ -n "$(service_pid "$name")" ]]; then echo "$name: running"; else echo "$name: stopped"; fi
+  done
+}
+
+case "${1:-}" in
+  up) cmd_up ;;
+  down) cmd_down ;;
+  run) cmd_run ;;
+  status) cmd_status ;;
+  *) echo "usage: $0 run|up|down|status" >&2; exit 2 ;;
+esac
