@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,24 +18,10 @@ import asyncpg
 import boto3
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
-from support import BIN, REPO, ServiceProcess, free_port, service_env, unique
-
 from meterflow_cli.topics_cmd import create_topics
 from meterflow_contracts import ALL_TOPICS, CHECKPOINTS, DLQ, RAW, READINGS
 from meterflow_writer.migrations import migrate
-
-LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "meterflow-test", "AWS_SECRET_ACCESS_KEY": "meterflow-test"}
-
-
-@dataclass(frozen=True)
-class Servers:
-    kafka: str
-    pg_admin_dsn: str
-    s3_endpoint: str
-
-    def pg_dsn(self, database: str) -> str:
-        base, _, _ = self.pg_admin_dsn.rpartition("/")
-        return f"{base}/{database}"
+from support import LOCAL_CREDENTIALS, REPO, Pipeline, Servers, Topics, unique
 
 
 def _run_script(*args: str) -> None:
@@ -65,9 +50,7 @@ def servers() -> Iterator[Servers]:
     try:
         yield Servers(
             kafka=os.environ.get("MF_KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
-            pg_admin_dsn=os.environ.get(
-                "MF_PG_ADMIN_DSN", "postgresql://meterflow:meterflow@127.0.0.1:5432/postgres"
-            ),
+            pg_admin_dsn=os.environ.get("MF_PG_ADMIN_DSN", "postgresql://meterflow:meterflow@127.0.0.1:5432/postgres"),
             s3_endpoint=os.environ.get("MF_S3_ENDPOINT", "http://127.0.0.1:9000"),
         )
     finally:
@@ -102,15 +85,6 @@ def _aws_credentials() -> None:
     for key, value in LOCAL_CREDENTIALS.items():
         os.environ.setdefault(key, value)
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-
-
-@dataclass(frozen=True)
-class Topics:
-    suffix: str
-    raw: str
-    readings: str
-    dlq: str
-    checkpoints: str
 
 
 @pytest.fixture
@@ -177,112 +151,6 @@ def log_dir(tmp_path: Path) -> Path:
     path = tmp_path / "logs"
     path.mkdir()
     return path
-
-
-@dataclass
-class Pipeline:
-    """Normalizer, writer and API running as real processes on this test's topics, database, bucket."""
-
-    servers: Servers
-    topics: Topics
-    dsn: str
-    bucket: str
-    log_dir: Path
-    services: dict[str, ServiceProcess]
-
-    def common_env(self) -> dict[str, str]:
-        return {
-            "KAFKA_BOOTSTRAP_SERVERS": self.servers.kafka,
-            "DATABASE_URL": self.dsn,
-            "S3_ENDPOINT_URL": self.servers.s3_endpoint,
-            **LOCAL_CREDENTIALS,
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "LOG_LEVEL": "INFO",
-        }
-
-    def poller(self, *args: str, **env: str) -> ServiceProcess:
-        port = free_port()
-        overrides = {
-            **self.common_env(),
-            "POLLER_BUCKET": self.bucket,
-            "POLLER_RAW_TOPIC": self.topics.raw,
-            "POLLER_DLQ_TOPIC": self.topics.dlq,
-            "POLLER_CHECKPOINT_TOPIC": self.topics.checkpoints,
-            "POLLER_OPS_PORT": str(port),
-            **env,
-        }
-        return ServiceProcess(
-            "poller",
-            [str(BIN / "meterflow-poller"), *args],
-            service_env(overrides),
-            self.log_dir / "poller.log",
-            ops_url=f"http://127.0.0.1:{port}",
-        )
-
-    def poll_once(self, timeout: float = 120, **env: str) -> None:
-        poller = self.poller("--once", **env).start()
-        code = poller.wait_exit(timeout)
-        assert code == 0, f"poller --once exited with {code}:\n{poller.tail()}"
-
-    @property
-    def api_url(self) -> str:
-        api = self.services["api"]
-        assert api.ops_url is not None
-        return api.ops_url
-
-    def assert_running(self) -> None:
-        for service in self.services.values():
-            service.assert_running()
-
-    def start_writer(self, **env: str) -> ServiceProcess:
-        port = free_port()
-        overrides = {
-            **self.common_env(),
-            "WRITER_GROUP_ID": f"writer{self.topics.suffix}",
-            "WRITER_READINGS_TOPIC": self.topics.readings,
-            "WRITER_DLQ_TOPIC": self.topics.dlq,
-            "WRITER_OPS_PORT": str(port),
-            "WRITER_BATCH_MAX_SECONDS": "0.2",
-            **env,
-        }
-        return ServiceProcess(
-            "writer",
-            [str(BIN / "meterflow-writer")],
-            service_env(overrides),
-            self.log_dir / "writer.log",
-            ops_url=f"http://127.0.0.1:{port}",
-        ).start()
-
-    def start_normalizer(self, **env: str) -> ServiceProcess:
-        port = free_port()
-        overrides = {
-            **self.common_env(),
-            "NORMALIZER_APP_ID": f"normalizer{self.topics.suffix}",
-            "NORMALIZER_RAW_TOPIC": self.topics.raw,
-            "NORMALIZER_READINGS_TOPIC": self.topics.readings,
-            "NORMALIZER_DLQ_TOPIC": self.topics.dlq,
-            "NORMALIZER_OPS_PORT": str(port),
-            "NORMALIZER_DATA_DIR": str(self.log_dir / "normalizer-data"),
-            **env,
-        }
-        return ServiceProcess(
-            "normalizer",
-            [str(BIN / "meterflow-normalizer")],
-            service_env(overrides),
-            self.log_dir / "normalizer.log",
-            ops_url=f"http://127.0.0.1:{port}",
-        ).start()
-
-    def start_api(self) -> ServiceProcess:
-        port = free_port()
-        overrides = {**self.common_env(), "API_DATABASE_URL": self.dsn, "API_PORT": str(port)}
-        return ServiceProcess(
-            "api",
-            [str(BIN / "meterflow-api")],
-            service_env(overrides),
-            self.log_dir / "api.log",
-            ops_url=f"http://127.0.0.1:{port}",
-        ).start()
 
 
 @pytest.fixture

@@ -21,4 +21,6 @@ class Settings(BaseSettings):
     ops_host: str = "127.0.0.1"
     ops_port: int = Field(9102, ge=1, le=65535)
     data_dir: str = ".local/normalizer"
+    # How soon a crashed worker's partitions move to a live one (heartbeats go every 3 s).
+    session_timeout_s: float = Field(30.0, ge=6)
     log_level: str = "INFO"

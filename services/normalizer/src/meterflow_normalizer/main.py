@@ -41,6 +41,7 @@ def create_app(settings: Settings) -> faust.App:
         topic_disable_leader=True,
         broker_commit_every=100,
         broker_commit_interval=1.0,
+        broker_session_timeout=settings.session_timeout_s,
     )
     raw_topic = app.topic(settings.raw_topic, key_type=bytes, value_type=bytes, value_serializer="raw")
     readings_topic = app.topic(settings.readings_topic, key_serializer="raw", value_serializer="raw")

@@ -1,0 +1,133 @@
+"""The normalizer as a real Faust worker on a real broker: typed batches out, bad records to the DLQ,
+and no reading lost when the worker is SIGKILLed in the middle of a stream."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from kafka_io import produce, read_all, read_until
+from meterflow_contracts import DeadLetter, RawBatch, ReadingBatch, SourcePosition
+from support import Pipeline, Servers, ServiceProcess, Topics, metric_value, wait_until
+
+pytestmark = pytest.mark.integration
+START = datetime(2023, 2, 1, tzinfo=UTC)
+
+
+def raw_message(key: str, chunk: int, records: list[Any]) -> tuple[bytes, bytes]:
+    batch = RawBatch(
+        source=SourcePosition(
+            bucket="b", key=key, etag="e", chunk_index=chunk, record_start=chunk * 1000, record_end=chunk * 1000
+        ),
+        last_chunk=False,
+        records=records,
+        published_at=START,
+    )
+    return key.encode(), batch.model_dump_json().encode()
+
+
+def meter_records(muid: str, first: int, count: int) -> list[dict[str, Any]]:
+    return [
+        {
+            "measurement": "energy",
+            "timestamp": (START + timedelta(minutes=15 * i)).isoformat().replace("+00:00", "Z"),
+            "tags": {"muid": muid, "quality": "measured"},
+            "0100011D00FF": round(i * 0.001, 4),
+        }
+        for i in range(first, first + count)
+    ]
+
+
+def readings_of(records: list[Any]) -> set[tuple[str, str, datetime, float]]:
+    seen = set()
+    for record in records:
+        batch = ReadingBatch.model_validate_json(record.value)
+        for ts, value, _ in batch.readings:
+            seen.add((str(batch.muid), batch.obis, ts, value))
+    return seen
+
+
+@pytest.fixture
+def normalizer(servers: Servers, topics: Topics, tmp_path: Any) -> Any:
+    pipeline = Pipeline(servers, topics, dsn="", bucket="", log_dir=tmp_path, services={})
+    started: list[ServiceProcess] = []
+
+    def start(**env: str) -> ServiceProcess:
+        service = pipeline.start_normalizer(NORMALIZER_SESSION_TIMEOUT_S="6", **env)
+        started.append(service)
+        return service.wait_healthy()
+
+    yield start
+    for service in started:
+        service.stop()
+
+
+async def test_good_and_bad_records_of_one_batch(servers: Servers, topics: Topics, normalizer: Any) -> None:
+    muid = str(uuid.uuid4())
+    good = meter_records(muid, 0, 4)
+    bad = [
+        {"measurement": "energy", "timestamp": "2023-02-01T00:00:00Z", "tags": {"muid": "nope"}, "0100011D00FF": 1},
+        {**good[0], "timestamp": "not a time"},
+        {**good[1], "0100011D00FF": "NaN-ish"},
+    ]
+    await produce(servers.kafka, topics.raw, [raw_message("k1.json", 0, [*good, *bad]), (b"junk", b"{not json")])
+    service = normalizer()
+
+    dead = await read_until(servers.kafka, topics.dlq, lambda r: len(r) >= 4, timeout=60)
+    reasons = sorted(DeadLetter.model_validate_json(r.value).reason.value for r in dead)
+    assert reasons == ["invalid_message", "invalid_muid", "invalid_timestamp", "invalid_value"]
+    assert {r.key for r in dead} == {b"k1.json", b"junk"}
+
+    readings = await read_until(servers.kafka, topics.readings, lambda r: len(r) >= 1, timeout=30)
+    assert [r.key for r in readings] == [muid.encode()]
+    assert len(readings_of(readings)) == 4
+    assert all(r.value and ReadingBatch.model_validate_json(r.value).schema_version == 1 for r in readings)
+
+    metrics = service.metrics()
+    assert metric_value(metrics, "meterflow_normalizer_records_total") == 7
+    assert metric_value(metrics, "meterflow_normalizer_readings_total") == 4
+    assert metric_value(metrics, "meterflow_normalizer_dlq_records_total", 'reason="invalid_muid"') == 1
+    assert metric_value(metrics, "meterflow_normalizer_dlq_records_total", 'reason="invalid_message"') == 1
+    assert metric_value(metrics, "meterflow_normalizer_batch_duration_seconds_count") == 2
+
+
+async def test_sigkill_mid_stream_loses_nothing(servers: Servers, topics: Topics, normalizer: Any) -> None:
+    meters = [str(uuid.uuid4()) for _ in range(8)]
+    per_chunk = 500
+    chunks = 25  # per meter: 8 x 25 x 500 = 100,000 readings in 200 raw messages
+    messages = [
+        raw_message(f"{muid}.json", c, meter_records(muid, c * per_chunk, per_chunk))
+        for c in range(chunks)
+        for muid in meters
+    ]
+    await produce(servers.kafka, topics.raw, messages)
+    expected = len(meters) * chunks * per_chunk
+
+    for _ in range(2):
+        worker = normalizer()
+        # Let it get part of the way, then kill it without any chance to flush or commit.
+        await read_until(servers.kafka, topics.readings, lambda r: len(r) >= 20, timeout=60)
+        worker.kill()
+    normalizer()
+
+    def complete(records: list[Any]) -> bool:
+        return len(records) >= len(messages) and len(readings_of(records)) >= expected
+
+    records = await read_until(servers.kafka, topics.readings, complete, timeout=180)
+    readings = readings_of(records)
+    assert len(readings) == expected  # every reading arrived (duplicates on the topic are allowed)
+    assert {m for m, *_ in readings} == set(meters)
+    assert not await read_all(servers.kafka, topics.dlq)
+
+
+def test_readiness_and_metrics_endpoints(normalizer: Any) -> None:
+    import httpx
+
+    service = normalizer()
+    assert service.ops_url is not None
+    wait_until(lambda: httpx.get(f"{service.ops_url}/readyz").status_code == 200, 60, "normalizer ready")
+    assert json.loads(httpx.get(f"{service.ops_url}/healthz").text) == {"status": "ok"}
+    assert "meterflow_normalizer_records_total" in service.metrics()
