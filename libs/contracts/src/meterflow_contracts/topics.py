@@ -9,6 +9,9 @@ from pydantic import BaseModel
 from meterflow_contracts.models import Checkpoint, DeadLetter, RawBatch, ReadingBatch
 
 
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+
+
 @dataclass(frozen=True, slots=True)
 class TopicSpec:
     name: str
@@ -19,9 +22,11 @@ class TopicSpec:
 
     def config(self) -> dict[str, str]:
         """Topic-level configs to create the topic with."""
+        # Producers allow 4 MiB requests; the broker's 1 MiB default would refuse a full raw chunk.
+        limits = {"max.message.bytes": str(MAX_MESSAGE_BYTES)}
         if self.compacted:
-            return {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1"}
-        return {"retention.ms": str(7 * 24 * 3600 * 1000)}
+            return {**limits, "cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1"}
+        return {**limits, "retention.ms": str(7 * 24 * 3600 * 1000)}
 
 
 RAW = TopicSpec("meter.raw.v1", partitions=4, model=RawBatch, key="source object key")
