@@ -1,0 +1,142 @@
+"""Fixtures for the storage conformance suite: the local PostgreSQL and the TimescaleDB (PGlite) server.
+
+Environment:
+- MF_PG_ADMIN_DSN   a role that may CREATE DATABASE (default postgresql://meterflow:meterflow@127.0.0.1:5432/
+                    postgres). When unset and nothing answers there, the session runs
+                    infra/timescale/pg.sh start, and stops PostgreSQL again at the end.
+- MF_PGLITE_DSN     a FRESH TimescaleDB/PGlite server (nothing migrated yet). When unset, the session starts
+                    its own with infra/timescale/pglite.sh (port MF_PGLITE_PORT, default a free one; pid file
+                    and log in .local/pglite-test-<pid>/) and stops it at the end; skipped when node/npm
+                    are missing.
+Each PostgreSQL test gets its own database (mf_test_<random>), dropped afterwards. PGlite has one database
+and serves one connection at a time: tests there open one connection, use it and close it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PG_SH = REPO / "infra" / "timescale" / "pg.sh"
+PGLITE_SH = REPO / "infra" / "timescale" / "pglite.sh"
+MIGRATIONS_DIR = REPO / "infra" / "timescale" / "migrations"
+DEFAULT_PG_ADMIN_DSN = "postgresql://meterflow:meterflow@127.0.0.1:5432/postgres"
+
+
+def with_database(dsn: str, database: str) -> str:
+    parts = urlsplit(dsn)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
+
+
+async def _answers(dsn: str) -> bool:
+    try:
+        conn = await asyncpg.connect(dsn, timeout=5)
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        return False
+    await conn.close()
+    return True
+
+
+def _run(script: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 300) -> None:
+    result = subprocess.run(
+        ["bash", str(script), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(
+            f"{script.name} {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+        )
+
+
+@pytest.fixture(scope="session")
+async def pg_admin_dsn() -> AsyncIterator[str]:
+    """DSN of a role that may create databases on the real local PostgreSQL."""
+    configured = os.environ.get("MF_PG_ADMIN_DSN")
+    dsn = configured or DEFAULT_PG_ADMIN_DSN
+    started = False
+    if not await _answers(dsn):
+        if configured:
+            pytest.fail(f"MF_PG_ADMIN_DSN={configured} does not answer")
+        port = str(urlsplit(dsn).port or 5432)
+        _run(PG_SH, "start", env={"PGPORT": port})
+        started = True
+    yield dsn
+    if started:
+        _run(PG_SH, "stop")
+
+
+@asynccontextmanager
+async def fresh_database(admin_dsn: str) -> AsyncIterator[str]:
+    """A new, empty database for one test; dropped (connections and all) afterwards."""
+    name = f"mf_test_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(admin_dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield with_database(admin_dsn, name)
+    finally:
+        admin = await asyncpg.connect(admin_dsn)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+@pytest.fixture(scope="session")
+def pg_database(pg_admin_dsn: str) -> Callable[[], AbstractAsyncContextManager[str]]:
+    """Factory of fresh databases, for fixtures wider than one test: ``async with pg_database() as dsn``."""
+    return lambda: fresh_database(pg_admin_dsn)
+
+
+@pytest.fixture
+async def pg_dsn(pg_admin_dsn: str) -> AsyncIterator[str]:
+    """DSN of a fresh, empty PostgreSQL database owned by this test."""
+    async with fresh_database(pg_admin_dsn) as dsn:
+        yield dsn
+
+
+@pytest.fixture(scope="session")
+def pglite_dsn() -> Iterator[str]:
+    """DSN of a fresh TimescaleDB (PGlite) server: MF_PGLITE_DSN, or one started for this session only."""
+    configured = os.environ.get("MF_PGLITE_DSN")
+    if configured:
+        yield configured
+        return
+    missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
+    if missing:
+        pytest.skip(f"TimescaleDB conformance needs {' and '.join(missing)} (apt-get install nodejs npm)")
+    # A server of our own (own port, own pid file and log), never one a developer left running: PGlite has a
+    # single database, and the suite needs it empty.
+    port = os.environ.get("MF_PGLITE_PORT") or str(_free_port())
+    state = REPO / ".local" / f"pglite-test-{os.getpid()}"
+    env = {"PGLITE_PORT": port, "PGLITE_STATE_DIR": str(state)}
+    try:
+        _run(PGLITE_SH, "start", env=env, timeout=600)
+        yield f"postgresql://postgres:postgres@127.0.0.1:{port}/postgres"
+    finally:
+        _run(PGLITE_SH, "stop", env=env)
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
