@@ -8,7 +8,6 @@ from pydantic import BaseModel
 
 from meterflow_contracts.models import Checkpoint, DeadLetter, RawBatch, ReadingBatch
 
-
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import faust
 import structlog
@@ -135,7 +135,7 @@ def update_lag(app: faust.App) -> None:
     consumer = app.consumer
     for tp in consumer.assignment():
         highwater = consumer.highwater(tp)
-        committed = consumer._committed_offset.get(tp)  # faust keeps no public accessor for this
+        committed = cast(Any, consumer)._committed_offset.get(tp)  # faust has no public accessor for it
         if highwater is not None:
             lag = max(0, highwater - (committed if committed is not None else 0))
             metrics.CONSUMER_LAG.labels(topic=tp.topic, partition=str(tp.partition)).set(lag)

@@ -9,8 +9,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from meterflow_cli import demo_cmd, obis_cmd, topics_cmd
 from meterflow_kit.logs import configure_logging
+
+from meterflow_cli import demo_cmd, obis_cmd, topics_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 
 import structlog
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
-
 from meterflow_contracts import ALL_TOPICS, TopicSpec
 
 log = structlog.get_logger("meterflow.cli")
@@ -42,10 +42,9 @@ async def create_topics(bootstrap: str, specs: tuple[TopicSpec, ...], suffix: st
             if s.name + suffix not in existing
         ]
         if missing:
-            try:
+            # Another process may create them first: that is the state we want.
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(missing)
-            except TopicAlreadyExistsError:
-                pass  # another process created them first: that is the state we want
         return [t.name for t in missing]
     finally:
         await admin.close()
