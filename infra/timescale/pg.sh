@@ -18,6 +18,12 @@ set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 PG_DIR="${MF_PG_DIR:-$REPO/.local/pg}"
+# As root the server runs as the postgres user, who must reach the folder. A checkout inside a private
+# home (e.g. /root) is out of its reach: keep that checkout's cluster under /var/tmp instead.
+if [[ -z "${MF_PG_DIR:-}" && $(id -u) -eq 0 ]] && id postgres >/dev/null 2>&1 \
+  && ! runuser -u postgres -- test -x "$REPO"; then
+  PG_DIR="/var/tmp/meterflow-pg-$(printf %s "$REPO" | sha1sum | cut -c1-12)"
+fi
 DATA="$PG_DIR/data"
 RUN="$PG_DIR/run"
 LOGS="$PG_DIR/logs"
