@@ -9,6 +9,7 @@ import itertools
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -29,15 +30,15 @@ class RecordRejected(Exception):
         self.message = message
 
 
-@dataclass(frozen=True, slots=True)
-class _ChannelKey:
-    muid: UUID
-    obis_hex: str
-    measurement: str
+# (muid text, OBIS hex, measurement): plain strings hash far faster than UUIDs or dataclasses,
+# and this key is looked up once per reading.
+_ChannelKey = tuple[str, str, str]
 
 
 @dataclass(slots=True)
 class _Channel:
+    muid: UUID
+    measurement: str
     info: ObisInfo
     # ts -> (value, quality, record index) so duplicates inside one batch are detected.
     readings: dict[datetime, tuple[float, str, int]] = field(default_factory=dict)
@@ -79,37 +80,36 @@ def normalize(raw: RawBatch, *, now: datetime | None = None) -> NormalizeResult:
         except RecordRejected as error:
             reject(record, error)
             continue
-        channel_keys = [k for k in record if k not in _ENVELOPE_KEYS]
-        if not channel_keys:
+        if len(record) <= len(_ENVELOPE_KEYS):
             reject(record, RecordRejected(DlqReason.NO_READINGS, "record has no OBIS value key"))
             continue
-        for obis_key in channel_keys:
+        for obis_key in record.keys() - _ENVELOPE_KEYS:
             try:
                 info = decode_channel(obis_key)
                 value = parse_value(obis_key, record[obis_key])
             except RecordRejected as error:
                 reject({k: v for k, v in record.items() if k in _ENVELOPE_KEYS or k == obis_key}, error)
                 continue
-            key = _ChannelKey(muid, info.hex, measurement)
+            key = (record["tags"]["muid"], info.hex, measurement)
             channel = channels.get(key)
             if channel is None:
-                channel = channels[key] = _Channel(info)
+                channel = channels[key] = _Channel(muid, measurement, info)
             add_reading(channel, ts, value, quality, index)
 
     batches: list[ReadingBatch] = []
-    for key, channel in channels.items():
+    for channel in channels.values():
         for ts in sorted(channel.conflicts):
             _, _, index = channel.readings.pop(ts)
             reject(
                 raw.records[index],
                 RecordRejected(
                     DlqReason.DUPLICATE_CONFLICT,
-                    f"timestamp {ts.isoformat()} appears more than once for meter {key.muid} "
+                    f"timestamp {ts.isoformat()} appears more than once for meter {channel.muid} "
                     f"channel {channel.info.obis} with different values; none of them was kept",
                 ),
             )
         if channel.readings:
-            batches.append(build_batch(key, channel, raw.source))
+            batches.append(build_batch(channel, raw.source))
     return NormalizeResult(batches=batches, dead_letters=dead, records_in=len(raw.records))
 
 
@@ -135,10 +135,16 @@ def parse_envelope(record: Any) -> tuple[UUID, datetime, str, str]:
 
 
 def parse_muid(value: Any) -> UUID:
+    if isinstance(value, str):
+        return _muid_from_text(value)
     if value is None:
         raise RecordRejected(DlqReason.MISSING_MUID, "tags.muid is missing")
-    if not isinstance(value, str):
-        raise RecordRejected(DlqReason.INVALID_MUID, f"tags.muid must be a UUID string, got {value!r}")
+    raise RecordRejected(DlqReason.INVALID_MUID, f"tags.muid must be a UUID string, got {value!r}")
+
+
+# A raw batch holds thousands of records of a few meters and channels: parse each distinct text once.
+@lru_cache(maxsize=65_536)
+def _muid_from_text(value: str) -> UUID:
     try:
         return UUID(value)
     except ValueError:
@@ -154,12 +160,15 @@ def parse_timestamp(value: Any) -> datetime:
         ts = datetime.fromisoformat(value)
     except ValueError:
         raise RecordRejected(DlqReason.INVALID_TIMESTAMP, f"timestamp {value!r} is not ISO 8601") from None
+    if ts.tzinfo is UTC:  # the source's 'Z' form: nothing to convert
+        return ts
     if ts.tzinfo is None:
         # The source promises UTC with a 'Z'; a naive time could be any zone, so it is not trusted.
         raise RecordRejected(DlqReason.INVALID_TIMESTAMP, f"timestamp {value!r} has no UTC offset")
     return ts.astimezone(UTC)
 
 
+@lru_cache(maxsize=4_096)
 def decode_channel(obis_key: str) -> ObisInfo:
     try:
         return decode(obis_key)
@@ -186,17 +195,17 @@ def add_reading(channel: _Channel, ts: datetime, value: float, quality: str, ind
     # An exact repeat of a reading is harmless: it is kept once.
 
 
-def build_batch(key: _ChannelKey, channel: _Channel, source: SourcePosition) -> ReadingBatch:
+def build_batch(channel: _Channel, source: SourcePosition) -> ReadingBatch:
     ordered = sorted(channel.readings.items())
     info = channel.info
     return ReadingBatch(
-        muid=key.muid,
+        muid=channel.muid,
         obis=info.obis,
         obis_hex=info.hex,
         quantity=info.quantity,
         direction=info.direction,
         unit=info.unit,
-        measurement=key.measurement,
+        measurement=channel.measurement,
         interval_s=infer_interval_s([ts for ts, _ in ordered]),
         readings=[(ts, value, quality) for ts, (value, quality, _) in ordered],
         source=source,

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import faust
+import orjson
 import structlog
 from meterflow_contracts import DeadLetter, DlqReason, RawBatch
 from meterflow_kit.logs import configure_logging
@@ -65,8 +66,9 @@ async def handle_raw(value: Any, key: bytes, readings_topic: faust.TopicT, dlq_t
     raw offset only after they are acknowledged (the producer is flushed before every commit)."""
     metrics.RAW_BATCHES.inc()
     try:
-        raw = RawBatch.model_validate_json(value)
-    except ValidationError as error:
+        # orjson builds the record dicts about twice as fast as pydantic's own JSON parser.
+        raw = RawBatch.model_validate(orjson.loads(value))
+    except (orjson.JSONDecodeError, ValidationError) as error:
         await publish_invalid_message(value, key, str(error), dlq_topic)
         return
     result = normalize(raw)
