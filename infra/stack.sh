@@ -24,6 +24,7 @@ export POLLER_INTERVAL_S=${POLLER_INTERVAL_S:-60}
 export POLLER_JITTER_S=${POLLER_JITTER_S:-5}
 
 log() { echo "stack: $*" >&2; }
+cd "$REPO_ROOT"
 
 service_pid() {
   local f="$RUN_DIR/$1.pid"
@@ -36,8 +37,9 @@ start_service() {
   local name=$1
   if [[ -n "$(service_pid "$name")" ]]; then return 0; fi
   mkdir -p "$RUN_DIR" "$LOG_DIR"
-  (cd "$REPO_ROOT" && setsid .venv/bin/meterflow-"$name" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
-   echo $! >"$RUN_DIR/$name.pid")
+  # Started from the script's own shell (not a subshell, which would linger as the service's parent).
+  setsid .venv/bin/meterflow-"$name" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
+  echo $! >"$RUN_DIR/$name.pid"
   log "started $name (log: .local/logs/$name.log)"
 }
 
@@ -73,12 +75,16 @@ cmd_up() {
   fi
   for name in "${SERVICES[@]}"; do start_service "$name"; done
   wait_for "$API_URL/readyz" 60 || { log "the API did not become ready; see .local/logs/api.log"; exit 1; }
-  curl -fsS -X POST -o /dev/null http://127.0.0.1:9101/poll || true
+  wait_for http://127.0.0.1:9101/healthz 60 || { log "the poller did not start; see .local/logs/poller.log"; exit 1; }
+  curl -fsS -X POST -o /dev/null http://127.0.0.1:9101/poll
   log "waiting until the demo data is queryable"
+  local meters=0
   for _ in $(seq 1 240); do
-    if curl -fsS "$API_URL/v1/meters" 2>/dev/null | grep -q '"muid"'; then break; fi
+    meters=$(curl -fsS "$API_URL/v1/meters" 2>/dev/null | grep -o '"muid"' | wc -l || true)
+    if (( meters >= ${DEMO_METERS:-20} )); then break; fi
     sleep 0.5
   done
+  (( meters >= ${DEMO_METERS:-20} )) || log "only $meters meters queryable so far; the pipeline is still loading"
   cat >&2 <<EOM
 
   Meterflow is running.
