@@ -1,25 +1,63 @@
-"""Pure batching logic: typed reading batches -> rows for one database transaction."""
+"""Pure logic of the writer: batching readings for one transaction, de-duplicating them, isolating the rows
+the database rejects, and turning touched day buckets into refresh windows. No I/O here."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
+from itertools import pairwise
 from uuid import UUID
 
 from meterflow_contracts import ReadingBatch
 
 Row = tuple[UUID, str, datetime, float, str]
+"""One row of the readings table: (muid, obis, ts, value, quality)."""
+
+DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class WriteOutcome:
+    """What one or more upserts did: rows that were new, and existing rows whose value or quality changed.
+    Rows sent but neither inserted nor changed were already stored exactly so (a replay)."""
+
+    inserted: int = 0
+    changed: int = 0
+
+    def __add__(self, other: WriteOutcome) -> WriteOutcome:
+        return WriteOutcome(self.inserted + other.inserted, self.changed + other.changed)
 
 
 @dataclass(slots=True)
 class PendingBatch:
-    """Readings buffered for one transaction, with the Kafka offsets they came from."""
+    """Readings buffered for one transaction, with the Kafka offsets they came from.
 
+    ``generation`` is the consumer-group generation the records were fetched in: after a rebalance the
+    batch is dropped unwritten, because the partitions may now belong to another writer, which re-reads
+    them from the last committed offset (writing them here too could overwrite its newer values).
+    """
+
+    generation: int = 0
     rows: list[Row] = field(default_factory=list)
     messages: list[ReadingBatch] = field(default_factory=list)
     # topic-partition -> next offset to commit once the rows are durable
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)
     started_at: float | None = None
+    # True while every series (muid, obis) comes from one message with strictly ascending timestamps:
+    # then no key can occur twice and the de-duplication pass is skipped (the common case).
+    _unique: bool = True
+    _series: set[tuple[UUID, str]] = field(default_factory=set)
+    # Set by seal() when the batch is handed to the loader: the rows to write and their COPY encoding.
+    sealed: list[Row] | None = None
+    payload: bytes | None = None
+
+    def seal(self, payload: Callable[[list[Row]], bytes | None]) -> list[Row]:
+        """Fix the rows to write (unique keys) and their encoding, computed before the loader needs them."""
+        if self.sealed is None:
+            self.sealed = self.unique_rows()
+            self.payload = payload(self.sealed)
+        return self.sealed
 
     def add(self, batch: ReadingBatch, topic: str, partition: int, offset: int, now: float) -> None:
         if self.started_at is None:
@@ -27,6 +65,10 @@ class PendingBatch:
         self.messages.append(batch)
         self.rows.extend(rows_of(batch))
         self.offsets[(topic, partition)] = offset + 1
+        series = (batch.muid, batch.obis)
+        if self._unique and (series in self._series or not strictly_ascending(batch)):
+            self._unique = False
+        self._series.add(series)
 
     def note_offset(self, topic: str, partition: int, offset: int, now: float) -> None:
         """A message that carried no rows (it went to the DLQ) still moves the offset on."""
@@ -34,10 +76,25 @@ class PendingBatch:
             self.started_at = now
         self.offsets[(topic, partition)] = offset + 1
 
+    def fits(self, rows: int, max_rows: int) -> bool:
+        """Whether ``rows`` more readings keep the batch within ``max_rows`` (an empty batch takes any
+        message, so one message larger than the bound still goes through, alone)."""
+        return not self.rows or len(self.rows) + rows <= max_rows
+
     def is_due(self, now: float, max_rows: int, max_seconds: float) -> bool:
         if self.started_at is None:
             return False
         return len(self.rows) >= max_rows or now - self.started_at >= max_seconds
+
+    def seconds_left(self, now: float, max_seconds: float) -> float:
+        """How long the batch may still wait for more readings."""
+        if self.started_at is None:
+            return max_seconds
+        return max(0.0, max_seconds - (now - self.started_at))
+
+    def unique_rows(self) -> list[Row]:
+        """The rows to write: one per (muid, obis, ts), the latest delivery winning."""
+        return self.rows if self._unique else unique_rows(self.rows)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -48,6 +105,10 @@ def rows_of(batch: ReadingBatch) -> list[Row]:
     return [(muid, obis, ts, value, quality) for ts, value, quality in batch.readings]
 
 
+def strictly_ascending(batch: ReadingBatch) -> bool:
+    return all(a[0] < b[0] for a, b in pairwise(batch.readings))
+
+
 def unique_rows(rows: list[Row]) -> list[Row]:
     """One row per (muid, obis, ts), the latest delivery winning: an upsert may touch a row only once,
     and a replayed or corrected object can bring the same key twice into one transaction."""
@@ -55,3 +116,85 @@ def unique_rows(rows: list[Row]) -> list[Row]:
     for row in rows:
         latest[(row[0], row[1], row[2])] = row
     return list(latest.values()) if len(latest) != len(rows) else rows
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A row the database refused for what it contains, and why."""
+
+    row: Row
+    error: str
+
+
+async def write_isolating_rejects(
+    rows: Sequence[Row],
+    write: Callable[[Sequence[Row]], Awaitable[WriteOutcome]],
+    is_rejection: Callable[[BaseException], bool],
+) -> tuple[WriteOutcome, list[Rejection]]:
+    """Write ``rows`` with ``write`` (one transaction per call). When the database rejects the data, halve
+    the rows until every rejected row is alone, and write the rest: k bad rows among n cost about
+    2·k·log2(n) extra transactions. Errors that are not rejections (connection lost, ...) propagate; the
+    caller retries the whole batch, which the idempotent upsert makes safe."""
+    if not rows:
+        return WriteOutcome(), []
+    try:
+        return await write(rows), []
+    except Exception as error:
+        if not is_rejection(error):
+            raise
+        if len(rows) == 1:
+            return WriteOutcome(), [Rejection(rows[0], str(error))]
+    middle = len(rows) // 2
+    first, first_rejected = await write_isolating_rejects(rows[:middle], write, is_rejection)
+    second, second_rejected = await write_isolating_rejects(rows[middle:], write, is_rejection)
+    return first + second, first_rejected + second_rejected
+
+
+def rejected_by_message(
+    messages: Sequence[ReadingBatch], rejections: Iterable[Rejection]
+) -> list[tuple[ReadingBatch, list[Rejection]]]:
+    """Group rejected rows by the message that delivered them (the latest one carrying that key, as the
+    de-duplication keeps the latest), in message order. A slow scan: rejections are rare."""
+    found: dict[int, list[Rejection]] = {}
+    for rejection in rejections:
+        muid, obis, ts, _, _ = rejection.row
+        for index in range(len(messages) - 1, -1, -1):
+            message = messages[index]
+            if message.muid == muid and message.obis == obis and any(r[0] == ts for r in message.readings):
+                found.setdefault(index, []).append(rejection)
+                break
+    return [(messages[index], found[index]) for index in sorted(found)]
+
+
+def only_readings(message: ReadingBatch, rows: Iterable[Row]) -> ReadingBatch:
+    """The message cut down to the readings of ``rows``: what goes to the DLQ when only some were refused."""
+    keep = {row[2] for row in rows}
+    return message.model_copy(update={"readings": [r for r in message.readings if r[0] in keep]})
+
+
+def touched_days(rows: Iterable[Row]) -> list[tuple[UUID, str, datetime]]:
+    """The distinct (muid, obis, UTC day) of ``rows``: the day buckets a write touches. Rows of one series
+    come in ascending runs, so the day is only recomputed when a run leaves it."""
+    seen: set[tuple[UUID, str, datetime]] = set()
+    muid: UUID | None = None
+    obis = ""
+    day = end = datetime.min.replace(tzinfo=UTC)
+    for row_muid, row_obis, ts, _, _ in rows:
+        if row_muid != muid or row_obis != obis or not day <= ts < end:
+            muid, obis = row_muid, row_obis
+            day = datetime.combine(ts.astimezone(UTC).date(), time(), tzinfo=UTC)
+            end = day + DAY
+            seen.add((muid, obis, day))
+    return list(seen)
+
+
+def day_windows(days: Iterable[datetime]) -> list[tuple[datetime, datetime]]:
+    """Merge day buckets (UTC midnights) into [start, end) windows of consecutive days, oldest first:
+    one aggregate refresh per window instead of one per day."""
+    windows: list[tuple[datetime, datetime]] = []
+    for day in sorted(set(days)):
+        if windows and windows[-1][1] == day:
+            windows[-1] = (windows[-1][0], day + DAY)
+        else:
+            windows.append((day, day + DAY))
+    return windows

@@ -1,10 +1,15 @@
 """The writer: consumes meter.readings.v1 and loads it into the readings table, idempotently.
 
-Run it with ``meterflow-writer`` (settings from WRITER_* / KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL);
-``meterflow-writer migrate`` applies the schema migrations and exits.
+Run it with ``meterflow-writer`` (settings from WRITER_* / KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL, see
+config.py and docs/writer.md); ``meterflow-writer migrate`` applies the schema migrations and exits.
 Offsets are committed only after the rows are durable: at-least-once delivery into an idempotent
 upsert, so a crash or a replay never loses nor duplicates a reading. Scale out with more instances
 in the same consumer group.
+
+Inside, two tasks overlap: the batcher fetches and validates messages into a batch bounded by rows and
+by time, and the loader writes the previous batch (COPY + upsert) and commits its offsets. A queue of one
+batch between them is the back-pressure: while PostgreSQL is down the loader retries and the batcher
+stops fetching. On TimescaleDB a third task refreshes the continuous aggregates over what writes touched.
 """
 
 from __future__ import annotations
@@ -12,10 +17,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 import structlog
 from aiokafka import ConsumerRecord
+from aiokafka.errors import KafkaError
 from meterflow_contracts import DeadLetter, DlqReason, ReadingBatch
 from meterflow_kit.backoff import backoff_delays
 from meterflow_kit.lifecycle import install_stop_signals, sleep_or_stop
@@ -25,144 +32,356 @@ from pydantic import ValidationError
 
 from meterflow_writer import metrics
 from meterflow_writer.config import Settings
-from meterflow_writer.db import Database, DatabaseError, WriteOutcome
-from meterflow_writer.domain import PendingBatch, rows_of, unique_rows
+from meterflow_writer.db import Database, DatabaseError
+from meterflow_writer.domain import (
+    PendingBatch,
+    Rejection,
+    Row,
+    WriteOutcome,
+    only_readings,
+    rejected_by_message,
+    write_isolating_rejects,
+)
 from meterflow_writer.kafka import DeadLetterProducer, ReadingsConsumer
+from meterflow_writer.pgcopy import encode_rows
 
 log = structlog.get_logger("meterflow.writer")
 
+# Messages per poll; a batch takes what fits and the rest waits for the next one.
+FETCH_MAX_MESSAGES = 64
+# A poll returns at least this often, so a stop request is noticed while a batch waits to fill.
+FETCH_MAX_WAIT_SECONDS = 0.5
+# Besides the rounds its own writes trigger, look for marks left by other or crashed instances this often.
+REFRESH_SWEEP_SECONDS = 30.0
+# A stop waits at most this long for the final aggregate refresh; the marks stay for the next start.
+FINAL_REFRESH_SECONDS = 10.0
+
 
 class Writer:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, db: Database | None = None) -> None:
         self.settings = settings
-        self.db = Database(str(settings.database_url))
-        self.consumer = ReadingsConsumer(settings.kafka_bootstrap, settings.readings_topic, settings.group_id)
+        self.db = db or Database(
+            str(settings.database_url),
+            command_timeout=settings.db_timeout_seconds,
+            refresh=settings.refresh_aggregates,
+            optimistic=settings.optimistic_copy,
+        )
+        self.consumer = ReadingsConsumer(
+            settings.kafka_bootstrap, settings.readings_topic, settings.group_id, settings.session_timeout_ms
+        )
         self.dlq = DeadLetterProducer(settings.kafka_bootstrap, settings.dlq_topic)
         self.stop = asyncio.Event()
-        self.db_ok = False
+        # Bumped on every rebalance: a batch of an older generation is dropped unwritten.
+        self.generation = 0
+        self.revoked = asyncio.Event()
+        self.write_lock = asyncio.Lock()
+        self.queue: asyncio.Queue[PendingBatch | None] = asyncio.Queue(maxsize=1)
+        self.refresh_wanted = asyncio.Event()
+        self.loader_done = asyncio.Event()
+        self.running = False
+        self.failing = False  # the last database attempt failed and is being retried
+        self.rows_in_memory = 0
 
     async def ready(self) -> tuple[bool, str]:
-        ok = self.db_ok and await self.db.ping()
+        if not self.running:
+            ok, detail = False, "starting: database or Kafka not connected yet"
+        elif self.failing:
+            ok, detail = False, "database writes failing, retrying"
+        elif not await self.db.ping():
+            ok, detail = False, "database unreachable"
+        else:
+            ok, detail = True, "consuming; database reachable"
         metrics.READY.set(1 if ok else 0)
-        return ok, "database reachable" if ok else "database unreachable or not yet connected"
+        return ok, detail
 
     async def run(self) -> None:
-        await self.consumer.start()
+        if not await self.connect_database():
+            return
         await self.dlq.start()
         try:
-            await self.consume_until_stopped()
+            await self.consumer.start(self.on_revoked)
+            self.running = True
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self.batch_loop())
+                tasks.create_task(self.load_loop())
+                if self.db.aggregates:
+                    tasks.create_task(self.refresh_loop())
         finally:
+            self.running = False
+            metrics.READY.set(0)
             await self.consumer.stop()
             await self.dlq.stop()
             await self.db.close()
 
-    async def consume_until_stopped(self) -> None:
-        pending = PendingBatch()
-        s = self.settings
+    async def connect_database(self) -> bool:
+        delays = backoff_delays(base=0.2, cap=self.settings.retry_max_seconds)
         while not self.stop.is_set():
-            now = time.monotonic()
-            wait = (
-                s.batch_max_seconds
-                if pending.started_at is None
-                else max(0.0, s.batch_max_seconds - (now - pending.started_at))
-            )
-            records = await self.consumer.fetch(wait, max_records=max(1, s.batch_max_rows // 500))
-            for record in records:
-                await self.accept(pending, record)
-            if pending.is_due(time.monotonic(), s.batch_max_rows, s.batch_max_seconds):
-                if not await self.flush(pending):
-                    return  # stop requested while the database was down: nothing committed
-                pending = PendingBatch()
-                await self.consumer.export_lag()
-        if pending.started_at is not None:
-            # SIGTERM: finish the batch in hand if the database takes it, else abandon it uncommitted.
-            await self.flush(pending)
+            try:
+                await self.db.connect()
+                return True
+            except DatabaseError as error:
+                metrics.RETRIES.inc()
+                delay = next(delays)
+                log.warning("database not reachable at start, retrying", error=str(error), retry_in_s=round(delay, 2))
+                await sleep_or_stop(self.stop, delay)
+        return False
 
-    async def accept(self, pending: PendingBatch, record: ConsumerRecord[bytes, bytes]) -> None:
+    # -- rebalance ----------------------------------------------------------------------------------------
+
+    async def on_revoked(self, partitions: set[tuple[str, int]]) -> None:
+        """Partitions are about to move: drop what was read but not written, and let the write in flight
+        finish and commit (the lock) before aiokafka rejoins the group. Positions restart from the
+        committed offsets after the rebalance, so nothing dropped here is lost."""
+        self.generation += 1
+        self.revoked.set()
+        if partitions:
+            metrics.REBALANCES.inc()
+            log.info("partitions revoked", partitions=sorted(p for _, p in partitions))
+        async with self.write_lock:
+            pass
+
+    # -- batcher ------------------------------------------------------------------------------------------
+
+    async def batch_loop(self) -> None:
+        s = self.settings
+        pending = PendingBatch(generation=self.generation)
+        next_lag_export = 0.0
+        while not self.stop.is_set():
+            wait = min(FETCH_MAX_WAIT_SECONDS, pending.seconds_left(time.monotonic(), s.batch_max_seconds))
+            records = await self.consumer.fetch(wait, max_records=FETCH_MAX_MESSAGES)
+            # No await since getmany returned: these records belong to the current generation.
+            generation = self.generation
+            if pending.generation != generation:
+                self.forget(pending)
+                pending = PendingBatch(generation=generation)
+            for record in records:
+                if self.generation != generation:
+                    break  # revoked while we handed off or dead-lettered: re-read after the rebalance
+                batch = await self.decode(record)
+                if batch is None:
+                    pending.note_offset(record.topic, record.partition, record.offset, time.monotonic())
+                    continue
+                if not pending.fits(len(batch.readings), s.batch_max_rows):
+                    await self.hand_off(pending)
+                    pending = PendingBatch(generation=generation)
+                pending.add(batch, record.topic, record.partition, record.offset, time.monotonic())
+                self.count_in_memory(len(batch.readings))
+                # Validation is CPU work on this thread: let the loader's database round-trips progress.
+                await asyncio.sleep(0)
+            if pending.is_due(time.monotonic(), s.batch_max_rows, s.batch_max_seconds):
+                await self.hand_off(pending)
+                pending = PendingBatch(generation=self.generation)
+            if time.monotonic() >= next_lag_export:
+                await self.consumer.export_lag()
+                next_lag_export = time.monotonic() + 1.0
+        # Stop requested: the batch in hand is finished (written and committed) by the loader.
+        if pending.started_at is not None and pending.generation == self.generation:
+            await self.hand_off(pending)
+        else:
+            self.forget(pending)
+        await self.queue.put(None)
+
+    async def decode(self, record: ConsumerRecord[bytes, bytes]) -> ReadingBatch | None:
+        """The message as a validated ReadingBatch, or None after sending it to the DLQ."""
         try:
-            batch = ReadingBatch.model_validate_json(record.value or b"")
+            return ReadingBatch.model_validate_json(record.value or b"")
         except ValidationError as error:
-            await self.dead_letter(
-                key=(record.key or b"").decode("utf-8", "replace"),
+            dead = DeadLetter(
                 reason=DlqReason.INVALID_MESSAGE,
                 message=f"message is not a meter.readings.v1 batch: {str(error)[:2000]}",
+                stage="writer",
                 record=(record.value or b"").decode("utf-8", "replace")[:10_000],
+                failed_at=datetime.now(UTC),
             )
-            pending.note_offset(record.topic, record.partition, record.offset, time.monotonic())
-            return
-        pending.add(batch, record.topic, record.partition, record.offset, time.monotonic())
+            await self.dead_letter((record.key or b"").decode("utf-8", "replace"), dead, retry=True)
+            return None
 
-    async def flush(self, pending: PendingBatch) -> bool:
-        """Write the pending rows (retrying while the database is unavailable), then commit offsets.
-        Returns False when a stop was requested before the rows were durable."""
+    async def hand_off(self, pending: PendingBatch) -> None:
+        # De-duplicate and encode here, while the loader still writes the previous batch.
+        pending.seal(_encode_or_none)
+        await self.queue.put(pending)
+
+    def count_in_memory(self, rows: int) -> None:
+        self.rows_in_memory += rows
+        metrics.PENDING_ROWS.set(self.rows_in_memory)
+
+    def forget(self, batch: PendingBatch) -> None:
+        """The batch leaves memory (written, or dropped to be re-read)."""
+        self.count_in_memory(-len(batch))
+
+    # -- loader -------------------------------------------------------------------------------------------
+
+    async def load_loop(self) -> None:
+        giving_up = False
+        try:
+            while (batch := await self.queue.get()) is not None:
+                try:
+                    if giving_up:
+                        continue  # stopping while the database is down: nothing more is committed
+                    async with self.write_lock:
+                        if batch.generation != self.generation:
+                            self.drop(batch)
+                            continue
+                        if not await self.flush(batch) and self.stop.is_set():
+                            giving_up = True
+                finally:
+                    self.forget(batch)
+        finally:
+            self.loader_done.set()
+
+    def drop(self, batch: PendingBatch) -> None:
+        metrics.BATCHES_DROPPED.inc()
+        log.info("batch dropped after a rebalance", rows=len(batch), generation=batch.generation)
+
+    async def flush(self, batch: PendingBatch) -> bool:
+        """Write the batch (retrying while the database is unavailable), then commit its offsets. Returns
+        False when the batch was abandoned unwritten: a stop during an outage, or its partitions revoked."""
         started = time.perf_counter()
+        self.revoked.clear()
+        rows = batch.seal(_encode_or_none)
+
+        async def write(part: Sequence[Row]) -> WriteOutcome:
+            # The whole batch goes with the encoding made by the batcher; halves are encoded on demand.
+            return await self.db.write(part, batch.payload if part is rows else None)
+
         delays = backoff_delays(base=0.2, cap=self.settings.retry_max_seconds)
         while True:
             try:
-                outcome = await self.write_isolating_poison(pending.messages)
+                outcome, rejections = await write_isolating_rejects(rows, write, self.db.is_rejection)
+                if rejections:
+                    await self.send_rejections(batch.messages, rejections)
                 break
-            except DatabaseError as error:
-                self.db_ok = False
+            except (DatabaseError, KafkaError) as error:
+                self.failing = True
                 metrics.RETRIES.inc()
                 delay = next(delays)
-                log.warning("write failed, retrying", error=str(error), retry_in_s=round(delay, 2))
-                if await sleep_or_stop(self.stop, delay):
+                log.warning("write failed, retrying", error=str(error), retry_in_s=round(delay, 2), rows=len(rows))
+                await self.consumer.export_lag()  # the lag grows while we wait: show it
+                if not self.stop.is_set():
+                    await _wait_any((self.stop, self.revoked), delay)
+                if self.stop.is_set():
+                    log.warning("stopping while the database is unavailable: batch abandoned, not committed")
                     return False
-        self.db_ok = True
-        committed = await self.consumer.commit(pending.offsets)
+                if batch.generation != self.generation:
+                    self.drop(batch)
+                    return False
+        self.failing = False
+        committed = await self.consumer.commit(batch.offsets)
         elapsed = time.perf_counter() - started
-        self.observe(len(pending), outcome, elapsed)
+        self.observe(len(rows), outcome, len(rejections))
+        if outcome.inserted or outcome.changed:
+            self.refresh_wanted.set()
         log.info(
             "batch written",
-            rows=len(pending),
+            rows=len(rows),
             inserted=outcome.inserted,
             changed=outcome.changed,
+            rejected=len(rejections),
             seconds=round(elapsed, 3),
             offsets_committed=committed,
         )
         return True
 
-    async def write_isolating_poison(self, messages: list[ReadingBatch]) -> WriteOutcome:
-        """Write all messages; when the database rejects the data, halve the batch until the offending
-        messages are found, send them to the DLQ and write the rest. Retriable errors propagate."""
-        if not messages:
-            return WriteOutcome(0, 0)
-        rows = unique_rows([row for message in messages for row in rows_of(message)])
-        try:
-            return await self.db.write(rows)
-        except DatabaseError as error:
-            if error.retriable:
-                raise
-            if len(messages) == 1:
-                await self.reject(messages[0], str(error))
-                return WriteOutcome(0, 0)
-        middle = len(messages) // 2
-        first = await self.write_isolating_poison(messages[:middle])
-        second = await self.write_isolating_poison(messages[middle:])
-        return WriteOutcome(first.inserted + second.inserted, first.changed + second.changed)
+    async def send_rejections(self, messages: list[ReadingBatch], rejections: list[Rejection]) -> None:
+        grouped = rejected_by_message(messages, rejections)
+        if sum(len(rejected) for _, rejected in grouped) != len(rejections):
+            log.error("rejected rows not traced to their message", rejected=len(rejections))
+        for message, rejected in grouped:
+            detail = f"{len(rejected)} of {len(message.readings)} readings rejected: {rejected[0].error}"
+            dead = DeadLetter(
+                reason=DlqReason.DB_REJECTED,
+                message=detail[:2000],
+                stage="writer",
+                record=only_readings(message, (r.row for r in rejected)).model_dump(mode="json"),
+                source=message.source,
+                failed_at=datetime.now(UTC),
+            )
+            await self.dead_letter(message.source.key, dead)
+            metrics.DLQ_ROWS.inc(len(rejected))
 
-    async def reject(self, message: ReadingBatch, error: str) -> None:
-        metrics.DLQ_ROWS.inc(len(message.readings))
-        await self.dead_letter(
-            key=message.source.key,
-            reason=DlqReason.DB_REJECTED,
-            message=error[:2000],
-            record=message.model_dump(mode="json"),
-        )
-
-    async def dead_letter(self, key: str, reason: DlqReason, message: str, record: object) -> None:
-        dead = DeadLetter(reason=reason, message=message, stage="writer", record=record, failed_at=datetime.now(UTC))
-        await self.dlq.send(key, dead)
-        log.warning("dead letter", reason=reason.value, detail=message[:200])
+    async def dead_letter(self, key: str, dead: DeadLetter, *, retry: bool = False) -> None:
+        """Send to the DLQ; with ``retry`` keep trying through a Kafka outage (until a stop)."""
+        delays = backoff_delays(base=0.2, cap=self.settings.retry_max_seconds)
+        while True:
+            try:
+                await self.dlq.send(key, dead)
+                break
+            except KafkaError as error:
+                if not retry or self.stop.is_set():
+                    raise
+                metrics.RETRIES.inc()
+                log.warning("dead letter not sent, retrying", error=repr(error))
+                await sleep_or_stop(self.stop, next(delays))
+        metrics.DLQ_RECORDS.labels(reason=dead.reason.value).inc()
+        log.warning("dead letter", reason=dead.reason.value, key=key, detail=dead.message[:200])
 
     @staticmethod
-    def observe(rows: int, outcome: WriteOutcome, seconds: float) -> None:
-        metrics.ROWS_WRITTEN.inc(rows)
+    def observe(rows: int, outcome: WriteOutcome, rejected: int) -> None:
+        metrics.ROWS_WRITTEN.inc(rows - rejected)
         metrics.ROWS_INSERTED.inc(outcome.inserted)
         metrics.ROWS_CHANGED.inc(outcome.changed)
         metrics.BATCH_ROWS.observe(rows)
-        metrics.COPY_SECONDS.observe(seconds)
         metrics.LAST_WRITE.set(time.time())
+
+    # -- aggregates (TimescaleDB) -------------------------------------------------------------------------
+
+    async def refresh_loop(self) -> None:
+        """Keep the continuous aggregates fresh: after writes that inserted or changed rows, refresh the
+        marked day buckets (at most once per refresh_interval_seconds, so bursts coalesce)."""
+        delays = backoff_delays(base=0.5, cap=self.settings.retry_max_seconds)
+        while True:
+            await _wait_any((self.stop, self.refresh_wanted), REFRESH_SWEEP_SECONDS)
+            if self.stop.is_set():
+                await self.loader_done.wait()
+                try:
+                    async with asyncio.timeout(FINAL_REFRESH_SECONDS):
+                        await self.refresh_round()
+                except (DatabaseError, TimeoutError) as error:
+                    log.warning("final aggregate refresh not done; marks stay for the next start", error=repr(error))
+                return
+            self.refresh_wanted.clear()
+            try:
+                more = await self.refresh_round()
+            except DatabaseError as error:
+                metrics.RETRIES.inc()
+                delay = next(delays)
+                log.warning("aggregate refresh failed, retrying", error=str(error), retry_in_s=round(delay, 2))
+                self.refresh_wanted.set()
+                await sleep_or_stop(self.stop, delay)
+                continue
+            delays = backoff_delays(base=0.5, cap=self.settings.retry_max_seconds)
+            if more:
+                self.refresh_wanted.set()
+            await sleep_or_stop(self.stop, self.settings.refresh_interval_seconds)
+
+    async def refresh_round(self) -> bool:
+        """One refresh round; True when marks may remain (more than one round's worth, or lock busy)."""
+        max_marks = 5_000
+        outcome = await self.db.refresh_aggregates(max_marks)
+        if outcome is None:
+            return True
+        if outcome.marks:
+            metrics.REFRESHED_BUCKETS.inc(outcome.marks)
+            log.info("aggregates refreshed", buckets=outcome.marks, windows=outcome.windows)
+        return outcome.marks >= max_marks
+
+
+def _encode_or_none(rows: list[Row]) -> bytes | None:
+    """The rows' COPY stream, or None when a row cannot be encoded: the loader then isolates it."""
+    try:
+        return encode_rows(rows)
+    except ValueError:
+        return None
+
+
+async def _wait_any(events: Iterable[asyncio.Event], seconds: float) -> None:
+    """Wait until one of ``events`` is set, at most ``seconds``."""
+    waiters = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
 
 
 async def serve(settings: Settings) -> None:
