@@ -1,0 +1,51 @@
+"""Query API settings (env prefix API_; the database also from DATABASE_URL)."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field, PostgresDsn
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="API_", extra="ignore", populate_by_name=True)
+
+    # No default: the DSN carries a password. `make` and the test fixtures pass the local one.
+    database_url: PostgresDsn = Field(validation_alias=AliasChoices("API_DATABASE_URL", "DATABASE_URL"))
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    workers: int = Field(1, ge=1, description="uvicorn worker processes (each has its own pool).")
+    pool_min_size: int = Field(1, ge=0, description="Connections kept open per worker once connected.")
+    pool_max_size: int = Field(10, ge=1, description="Connections at most per worker.")
+    pool_acquire_timeout_s: float = Field(5.0, gt=0, description="Wait for a free connection, then 503.")
+    statement_timeout_ms: int = Field(
+        15_000, ge=0, description="PostgreSQL statement_timeout per query (0: server default)."
+    )
+    statement_cache_size: int = Field(
+        100, ge=0, description="asyncpg prepared-statement cache; 0 behind pgbouncer (transaction mode)."
+    )
+    channel_cache_s: float = Field(
+        2.0,
+        ge=0,
+        description=(
+            "Seconds a meter's channel list (with first/last interval) is reused: saves a query per request; "
+            "a new meter or channel, or the newest readings when end is omitted, may show up this much later. "
+            "0: off."
+        ),
+    )
+    search_path: str | None = Field(
+        None,
+        description=(
+            "Schema search path set on every connection, for a readings table outside the default schema "
+            "(e.g. 'meterflow, public'); unset: the role's default."
+        ),
+    )
+    series_from_aggregates: bool = Field(
+        False,
+        description=(
+            "Serve tz=UTC 1d/1w/1mo series from the readings_daily continuous aggregate when TimescaleDB "
+            "is installed and start/end fall on UTC midnights. Faster on long ranges, but late or corrected "
+            "readings older than the aggregate's watermark show only after its next refresh."
+        ),
+    )
+    access_log: bool = Field(False, description="Log every request (metrics cover the rest).")
+    log_level: str = "INFO"

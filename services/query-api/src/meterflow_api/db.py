@@ -1,0 +1,420 @@
+"""PostgreSQL adapter of the query API: every query it runs, with bound parameters only.
+
+The queries read the raw ``readings`` rows and aggregate them in SQL, which is right for any time zone and
+for late or corrected data. The one exception is opt-in (``API_SERIES_FROM_AGGREGATES``): tz=UTC day/week/
+month series over whole UTC days may come from the ``readings_daily`` continuous aggregate on TimescaleDB.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+from meterflow_api.domain import Channel, SeriesPlan
+
+# Loose index scan: one probe per channel instead of reading every row of the meter, then the first and last
+# interval start of each channel from the (muid, obis, ts) primary key.
+_CHANNELS = """
+WITH RECURSIVE ch(obis) AS (
+    (SELECT obis FROM readings WHERE muid = $1 ORDER BY obis LIMIT 1)
+    UNION ALL
+    SELECT (SELECT r.obis FROM readings r WHERE r.muid = $1 AND r.obis > ch.obis ORDER BY r.obis LIMIT 1)
+    FROM ch WHERE ch.obis IS NOT NULL
+)
+SELECT ch.obis,
+       (SELECT r.ts FROM readings r WHERE r.muid = $1 AND r.obis = ch.obis ORDER BY r.ts ASC LIMIT 1) AS first,
+       (SELECT r.ts FROM readings r WHERE r.muid = $1 AND r.obis = ch.obis ORDER BY r.ts DESC LIMIT 1) AS last
+FROM ch
+WHERE ch.obis IS NOT NULL
+ORDER BY ch.obis
+"""
+
+_METERS = """
+SELECT muid, obis, min(ts) AS first, max(ts) AS last, count(*) AS n
+FROM readings
+GROUP BY muid, obis
+ORDER BY muid, obis
+"""
+
+_READINGS = """
+SELECT ts, value, quality
+FROM readings
+WHERE muid = $1 AND obis = $2 AND ts >= $3 AND ts < $4
+ORDER BY ts
+LIMIT $5
+"""
+
+# Fixed-length buckets (15m, 1h): an absolute grid from the first bucket start, aligned in Python to the
+# zone's wall clock. generate_series lists every bucket so empty ones come back with n = 0.
+_SERIES_FIXED = """
+WITH b AS (
+    SELECT generate_series($3::timestamptz, $4::timestamptz, $5::interval) AS s
+), r AS (
+    SELECT date_bin($5::interval, ts, $3::timestamptz) AS k,
+           sum(value) AS total, avg(value) AS mean, min(value) AS lo, max(value) AS hi, count(*) AS n
+    FROM readings
+    WHERE muid = $1 AND obis = $2 AND ts >= $6 AND ts < $7
+    GROUP BY 1
+)
+SELECT b.s AS start, b.s + $5::interval AS "end", r.total, r.mean, r.lo, r.hi, coalesce(r.n, 0) AS n
+FROM b LEFT JOIN r ON r.k = b.s
+ORDER BY b.s
+"""
+
+# Calendar buckets (1d, 1w, 1mo): list the buckets as wall-clock times in the zone and convert their bounds with
+# AT TIME ZONE (a day across a DST change is 23 or 25 hours), then aggregate each bucket's rows by an index
+# range scan: no per-row time-zone arithmetic and no sort, about twice as fast as date_trunc per row.
+_SERIES_CALENDAR = """
+WITH b AS (
+    SELECT l AT TIME ZONE $7 AS s, (l + make_interval(months => $5, days => $6)) AT TIME ZONE $7 AS e
+    FROM generate_series($3::timestamp, $4::timestamp, make_interval(months => $5, days => $6)) AS l
+)
+SELECT b.s AS start, b.e AS "end", r.total, r.mean, r.lo, r.hi, r.n
+FROM b CROSS JOIN LATERAL (
+    SELECT sum(value) AS total, avg(value) AS mean, min(value) AS lo, max(value) AS hi, count(*) AS n
+    FROM readings
+    WHERE muid = $1 AND obis = $2 AND ts >= greatest(b.s, $8) AND ts < least(b.e, $9)
+) r
+ORDER BY b.s
+"""
+
+# Fast path (opt-in, TimescaleDB, tz=UTC, whole UTC days): roll the daily continuous aggregate up.
+# The mean is total/n of the days, equal to avg(value) up to float rounding.
+_SERIES_FROM_DAILY = """
+WITH b AS (
+    SELECT generate_series($3::timestamp, $4::timestamp, make_interval(months => $5, days => $6)) AS l
+), r AS (
+    SELECT date_trunc($7, bucket AT TIME ZONE 'UTC') AS k,
+           sum(total) AS total, sum(total) / sum(n) AS mean, min(min_value) AS lo, max(max_value) AS hi,
+           sum(n)::bigint AS n
+    FROM readings_daily
+    WHERE muid = $1 AND obis = $2 AND bucket >= $8 AND bucket < $9
+    GROUP BY 1
+)
+SELECT b.l AT TIME ZONE 'UTC' AS start, (b.l + make_interval(months => $5, days => $6)) AT TIME ZONE 'UTC' AS "end",
+       r.total, r.mean, r.lo, r.hi, coalesce(r.n, 0) AS n
+FROM b LEFT JOIN r ON r.k = b.l
+ORDER BY b.l
+"""
+
+# GROUPING(weekday, hour): 0 = one cell of the 7x24 matrix, 1 = a weekday, 2 = an hour of day.
+_PROFILE = """
+SELECT GROUPING(weekday, hour) AS g, weekday, hour, avg(value) AS mean
+FROM (
+    SELECT extract(isodow FROM l)::int - 1 AS weekday, extract(hour FROM l)::int AS hour, value
+    FROM (
+        SELECT ts AT TIME ZONE $3 AS l, value
+        FROM readings
+        WHERE muid = $1 AND obis = $2 AND ts >= $4 AND ts < $5
+    ) local_rows
+) t
+GROUP BY GROUPING SETS ((weekday, hour), (weekday), (hour))
+"""
+
+_STATS = """
+WITH r AS MATERIALIZED (
+    SELECT ts, value FROM readings WHERE muid = $1 AND obis = $2 AND ts >= $3 AND ts < $4
+), a AS (
+    SELECT count(*) AS n, sum(value) AS total, avg(value) AS mean,
+           percentile_cont($6::float8) WITHIN GROUP (ORDER BY value) AS base_load
+    FROM r
+), lo AS (
+    SELECT value, ts FROM r ORDER BY value ASC, ts ASC LIMIT 1
+), hi AS (
+    SELECT value, ts FROM r ORDER BY value DESC, ts ASC LIMIT 1
+), ph AS (
+    SELECT extract(hour FROM ts AT TIME ZONE $5)::int AS hour, avg(value) AS mean
+    FROM r GROUP BY 1 ORDER BY 2 DESC, 1 ASC LIMIT 1
+), st AS (
+    SELECT d, count(*) AS c
+    FROM (SELECT ts - lag(ts) OVER (ORDER BY ts) AS d FROM r) deltas
+    WHERE d > interval '0'
+    GROUP BY d ORDER BY c DESC, d ASC LIMIT 1
+)
+SELECT a.n, a.total, a.mean, a.base_load, lo.value AS min_value, lo.ts AS min_at, hi.value AS max_value,
+       hi.ts AS max_at, ph.hour AS peak_hour, st.d AS step
+FROM a LEFT JOIN lo ON true LEFT JOIN hi ON true LEFT JOIN ph ON true LEFT JOIN st ON true
+"""
+
+# The channel's usual interval: the most frequent gap between consecutive readings of a sample.
+_STEP = """
+SELECT d
+FROM (
+    SELECT ts - lag(ts) OVER (ORDER BY ts) AS d
+    FROM (SELECT ts FROM readings WHERE muid = $1 AND obis = $2 AND ts >= $3 ORDER BY ts LIMIT 2000) sample
+) deltas
+WHERE d > interval '0'
+GROUP BY d ORDER BY count(*) DESC, d ASC LIMIT 1
+"""
+
+_VALUES = """
+SELECT ts, value FROM readings WHERE muid = $1 AND obis = $2 AND ts >= $3 AND ts < $4 ORDER BY ts
+"""
+
+# The source API's records: one per interval start and quality, carrying every requested channel's value.
+_SOURCE_RECORDS = """
+SELECT ts, quality, array_agg(obis ORDER BY obis) AS codes, array_agg(value ORDER BY obis) AS vals
+FROM readings
+WHERE muid = $1 AND obis = ANY($2::text[]) AND ts >= $3 AND ts < $4
+GROUP BY ts, quality
+ORDER BY ts DESC, quality
+LIMIT $5
+"""
+
+_DAILY_AGGREGATE_AVAILABLE = """
+SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')
+       AND to_regclass('readings_daily') IS NOT NULL
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelSummary:
+    muid: str
+    obis: str
+    first: datetime
+    last: datetime
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    count: int
+    total: float | None
+    mean: float | None
+    base_load: float | None
+    min_value: float | None
+    min_at: datetime | None
+    max_value: float | None
+    max_at: datetime | None
+    peak_hour: int | None
+    step: timedelta | None
+
+
+class ChannelCache:
+    """The channels (and their first/last interval) of recently asked meters, for ``ttl_s`` seconds.
+
+    Every request needs them (to pick the channel, say 404, default start/end); caching them saves one of
+    the two queries of a series request. The price: a meter or channel that appears, or readings newer than
+    a cached last interval, show up to ``ttl_s`` late (ttl 0 turns the cache off)."""
+
+    def __init__(self, ttl_s: float, max_entries: int = 10_000) -> None:
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self._entries: dict[uuid.UUID, tuple[float, list[Channel]]] = {}
+
+    def get(self, muid: uuid.UUID) -> list[Channel] | None:
+        entry = self._entries.get(muid)
+        if entry is None or entry[0] < time.monotonic():
+            return None
+        return entry[1]
+
+    def put(self, muid: uuid.UUID, channels: list[Channel]) -> None:
+        if self.ttl_s <= 0:
+            return
+        if len(self._entries) >= self.max_entries:
+            now = time.monotonic()
+            self._entries = {k: v for k, v in self._entries.items() if v[0] >= now}
+            while len(self._entries) >= self.max_entries:  # all fresh: drop the oldest entries
+                del self._entries[next(iter(self._entries))]
+        self._entries[muid] = (time.monotonic() + self.ttl_s, channels)
+
+
+class Database:
+    """A pool of asyncpg connections; created in the app's lifespan, never at import.
+
+    A request takes one connection for all its queries: ``async with db.session() as session``.
+    """
+
+    def __init__(
+        self, pool: asyncpg.Pool, *, min_size: int, acquire_timeout: float, channel_cache_s: float = 0.0
+    ) -> None:
+        self.pool = pool
+        self.min_size = min_size
+        self.acquire_timeout = acquire_timeout
+        self.daily_aggregate = False
+        self.channel_cache = ChannelCache(channel_cache_s)
+
+    @classmethod
+    async def connect(
+        cls,
+        dsn: str,
+        *,
+        min_size: int,
+        max_size: int,
+        acquire_timeout: float,
+        statement_timeout_ms: int,
+        statement_cache_size: int,
+        search_path: str | None = None,
+        channel_cache_s: float = 0.0,
+    ) -> Database:
+        """Create the pool without connecting (min_size 0): the service starts even while the database is
+        down and /readyz says so; connections open on first use (warm_up opens the first few)."""
+        server_settings = {"application_name": "meterflow-api"}
+        if statement_timeout_ms:
+            server_settings["statement_timeout"] = str(statement_timeout_ms)
+        if search_path is not None:
+            server_settings["search_path"] = search_path
+
+        async def init(connection: asyncpg.Connection) -> None:
+            # Also as a SET: some servers (the PGlite test server, poolers) ignore startup parameters.
+            if search_path is not None:
+                await connection.execute("SELECT set_config('search_path', $1, false)", search_path)
+
+        pool = await asyncpg.create_pool(
+            dsn,
+            init=init,
+            reset=_reset,
+            min_size=0,
+            max_size=max_size,
+            statement_cache_size=statement_cache_size,
+            server_settings=server_settings,
+        )
+        return cls(pool, min_size=min_size, acquire_timeout=acquire_timeout, channel_cache_s=channel_cache_s)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    async def warm_up(self) -> None:
+        """Open ``min_size`` connections now so the first requests do not pay for them."""
+        connections = [await self.pool.acquire(timeout=self.acquire_timeout) for _ in range(max(1, self.min_size))]
+        for connection in connections:
+            await self.pool.release(connection)
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[Session]:
+        async with self.pool.acquire(timeout=self.acquire_timeout) as connection:
+            yield Session(connection, self.channel_cache)
+
+    async def ping(self, within_s: float) -> None:
+        async with self.pool.acquire(timeout=within_s) as connection:
+            await connection.fetchval("SELECT 1", timeout=within_s)
+
+    async def detect_daily_aggregate(self) -> bool:
+        async with self.session() as session:
+            self.daily_aggregate = bool(await session.conn.fetchval(_DAILY_AGGREGATE_AVAILABLE))
+        return self.daily_aggregate
+
+
+async def _reset(connection: asyncpg.Connection) -> None:
+    """Replaces asyncpg's reset on release (RESET ALL, UNLISTEN, ...: one more round trip per request). The API
+    never changes session state (no SET after connect, LISTEN, advisory locks, cursors, open transactions);
+    only a transaction left open by an error would carry over, so that one is rolled back."""
+    if connection.is_in_transaction():
+        await connection.execute("ROLLBACK")
+
+
+class Session:
+    """The queries, over one connection of the pool."""
+
+    def __init__(self, conn: asyncpg.Connection | PoolConnectionProxy, channel_cache: ChannelCache) -> None:
+        self.conn = conn
+        self.channel_cache = channel_cache
+
+    async def _fetch(self, query: str, *args: Any) -> list[asyncpg.Record]:
+        rows: list[asyncpg.Record] = await self.conn.fetch(query, *args)
+        return rows
+
+    async def _fetchrow(self, query: str, *args: Any) -> asyncpg.Record | None:
+        row: asyncpg.Record | None = await self.conn.fetchrow(query, *args)
+        return row
+
+    async def channels(self, muid: uuid.UUID) -> list[Channel]:
+        cached = self.channel_cache.get(muid)
+        if cached is not None:
+            return cached
+        rows = await self._fetch(_CHANNELS, muid)
+        channels = [Channel(row["obis"], row["first"], row["last"]) for row in rows]
+        self.channel_cache.put(muid, channels)
+        return channels
+
+    async def meters(self) -> list[ChannelSummary]:
+        rows = await self._fetch(_METERS)
+        return [ChannelSummary(str(row["muid"]), row["obis"], row["first"], row["last"], row["n"]) for row in rows]
+
+    async def readings(
+        self, muid: uuid.UUID, obis: str, start: datetime, end: datetime, limit: int
+    ) -> list[asyncpg.Record]:
+        return await self._fetch(_READINGS, muid, obis, start, end, limit)
+
+    async def series(self, muid: uuid.UUID, obis: str, plan: SeriesPlan, *, from_daily: bool) -> list[asyncpg.Record]:
+        interval = plan.interval
+        if interval.fixed is not None:
+            return await self._fetch(
+                _SERIES_FIXED, muid, obis, plan.first_utc, plan.last_utc, interval.fixed, plan.start, plan.end
+            )
+        if from_daily:
+            return await self._fetch(
+                _SERIES_FROM_DAILY,
+                muid,
+                obis,
+                plan.first_local,
+                plan.last_local,
+                interval.months,
+                interval.days,
+                interval.trunc,
+                plan.start,
+                plan.end,
+            )
+        return await self._fetch(
+            _SERIES_CALENDAR,
+            muid,
+            obis,
+            plan.first_local,
+            plan.last_local,
+            interval.months,
+            interval.days,
+            plan.zone.key,
+            plan.start,
+            plan.end,
+        )
+
+    async def profile(
+        self, muid: uuid.UUID, obis: str, zone: str, start: datetime, end: datetime
+    ) -> list[tuple[int, int | None, int | None, float]]:
+        rows = await self._fetch(_PROFILE, muid, obis, zone, start, end)
+        return [(row["g"], row["weekday"], row["hour"], row["mean"]) for row in rows]
+
+    async def stats(
+        self, muid: uuid.UUID, obis: str, zone: str, start: datetime, end: datetime, percentile: float
+    ) -> Stats:
+        row = await self._fetchrow(_STATS, muid, obis, start, end, zone, percentile)
+        assert row is not None  # an aggregate without GROUP BY always yields one row
+        return Stats(
+            count=row["n"],
+            total=row["total"],
+            mean=row["mean"],
+            base_load=row["base_load"],
+            min_value=row["min_value"],
+            min_at=row["min_at"],
+            max_value=row["max_value"],
+            max_at=row["max_at"],
+            peak_hour=row["peak_hour"],
+            step=row["step"],
+        )
+
+    async def step(self, muid: uuid.UUID, obis: str, since: datetime, channel_start: datetime) -> timedelta | None:
+        """The channel's usual interval from ``since`` on (from its first reading when too few follow)."""
+        row = await self._fetchrow(_STEP, muid, obis, since)
+        if row is None and since > channel_start:
+            row = await self._fetchrow(_STEP, muid, obis, channel_start)
+        step: timedelta | None = None if row is None else row["d"]
+        return step
+
+    async def values(
+        self, muid: uuid.UUID, obis: str, start: datetime, end: datetime
+    ) -> tuple[list[datetime], list[float]]:
+        rows = await self._fetch(_VALUES, muid, obis, start, end)
+        return [row[0] for row in rows], [row[1] for row in rows]
+
+    async def source_records(
+        self, muid: uuid.UUID, codes: Sequence[str], start: datetime, end: datetime, limit: int
+    ) -> list[asyncpg.Record]:
+        return await self._fetch(_SOURCE_RECORDS, muid, list(codes), start, end, limit)

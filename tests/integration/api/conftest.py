@@ -1,0 +1,122 @@
+"""Fixtures of the query API's integration tests: a fresh PostgreSQL database per test module (migrated with
+the writer's migrations), loaders for the real source files and generated readings, and an HTTP client
+against ``create_app`` with its lifespan running.
+
+Environment: MF_PG_ADMIN_DSN (a role with CREATEDB; default the local cluster of infra/timescale/pg.sh),
+MF_SHARED_DATA (the folder with the Exnaton files; default <repo>/../shared/data/exnaton-2023-02).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+import pytest
+from meterflow_api.config import Settings
+from meterflow_api.main import create_app
+from meterflow_obis import parse
+from meterflow_writer.migrations import migrate
+
+REPO = Path(__file__).resolve().parents[3]
+ADMIN_DSN = os.environ.get("MF_PG_ADMIN_DSN", "postgresql://meterflow:meterflow@127.0.0.1:5432/postgres")
+SHARED_DATA = Path(os.environ.get("MF_SHARED_DATA", REPO.parent / "shared" / "data" / "exnaton-2023-02"))
+
+Row = tuple[uuid.UUID, str, datetime, float, str]
+
+
+def _source_file(muid: str) -> Path:
+    path = SHARED_DATA / f"{muid}.json"
+    if not path.is_file():
+        pytest.skip(f"real meter data not found at {path} (set MF_SHARED_DATA to the exnaton-2023-02 folder)")
+    return path
+
+
+def _rows_of_source(path: Path) -> list[Row]:
+    """Readings of a source file as the pipeline stores them: one row per record and OBIS key."""
+    rows: list[Row] = []
+    for record in json.loads(path.read_bytes())["data"]:
+        ts = datetime.fromisoformat(record["timestamp"])
+        muid = uuid.UUID(record["tags"]["muid"])
+        for key, value in record.items():
+            if key not in ("measurement", "timestamp", "tags"):
+                rows.append((muid, parse(key).normalized, ts, float(value), record["tags"]["quality"]))
+    return rows
+
+
+def _with_database(dsn: str, name: str) -> str:
+    parts = urlsplit(dsn)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@pytest.fixture(scope="module")
+async def database() -> AsyncIterator[str]:
+    """DSN of an empty, migrated database of this test module; dropped afterwards."""
+    name = f"mf_api_test_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = await asyncpg.connect(ADMIN_DSN, timeout=10)
+    except (OSError, asyncpg.PostgresError) as error:
+        pytest.skip(f"PostgreSQL not reachable at MF_PG_ADMIN_DSN ({error}); start it: infra/timescale/pg.sh start")
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        dsn = _with_database(ADMIN_DSN, name)
+        await migrate(dsn)
+        yield dsn
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def _insert_rows(dsn: str, rows: Iterable[Row]) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.copy_records_to_table(
+            "readings", records=list(rows), columns=["muid", "obis", "ts", "value", "quality"]
+        )
+        await conn.execute("ANALYZE readings")
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="module")
+async def client_factory() -> AsyncIterator[Callable[[str], Any]]:
+    """Builds clients against create_app(Settings(database_url=dsn)) with the lifespan running."""
+    stack: list[Any] = []
+
+    async def make(dsn: str, **settings: Any) -> httpx.AsyncClient:
+        app = create_app(Settings(database_url=dsn, **settings))
+        lifespan = app.router.lifespan_context(app)
+        await lifespan.__aenter__()
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api")
+        stack.append((lifespan, client))
+        return client
+
+    yield make
+    for lifespan, client in reversed(stack):
+        await client.aclose()
+        await lifespan.__aexit__(None, None, None)
+
+
+@pytest.fixture(scope="session")
+def source_file() -> Callable[[str], Path]:
+    """Path of the real source file of a meter; skips the test when the shared data folder is absent."""
+    return _source_file
+
+
+@pytest.fixture(scope="session")
+def source_rows() -> Callable[[str], list[Row]]:
+    """The rows the pipeline stores for a meter's real source file (skips when absent)."""
+    return lambda muid: _rows_of_source(_source_file(muid))
+
+
+@pytest.fixture(scope="session")
+def insert_rows() -> Callable[[str, Iterable[Row]], Any]:
+    """``await insert_rows(dsn, rows)``: COPY (muid, obis, ts, value, quality) rows into readings."""
+    return _insert_rows
