@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from typing import Annotated, Any
+
 from meterflow_contracts import CHECKPOINTS, DLQ, RAW
-from pydantic import AliasChoices, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from meterflow_poller.domain import default_group_id, normalize_prefixes
 
 
 class Settings(BaseSettings):
@@ -22,26 +27,44 @@ class Settings(BaseSettings):
     aws_secret_access_key: SecretStr = Field(
         validation_alias=AliasChoices("POLLER_AWS_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY")
     )
-    bucket: str = "meterflow-raw"
-    prefixes: list[str] = Field(default_factory=lambda: [""], description="Key prefixes to list.")
+    bucket: str = Field("meterflow-raw", min_length=3)
+    prefixes: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: [""], description="Key prefixes to list: comma-separated or a JSON list."
+    )
     interval_s: float = Field(900.0, gt=0, description="Seconds between polls (default 15 minutes).")
-    jitter_s: float = Field(30.0, ge=0, description="Random extra delay so instances do not poll in step.")
+    jitter_s: float = Field(30.0, ge=0, description="Random extra delay so polls do not fall in step.")
     chunk_max_records: int = Field(5_000, ge=1)
-    chunk_max_bytes: int = Field(900_000, ge=1_000, description="Source bytes per raw message (< 1 MB).")
-    instance_index: int = Field(0, ge=0, description="This instance's share of the key space.")
-    instance_count: int = Field(1, ge=1, description="How many poller instances share the bucket.")
+    # The parser reads 64 KiB ahead, so a message holds up to chunk_max_bytes + 64 KiB of source: under 1 MB.
+    chunk_max_bytes: int = Field(900_000, ge=1_000, le=960_000, description="Source bytes per raw message.")
     raw_topic: str = RAW.name
     dlq_topic: str = DLQ.name
     checkpoint_topic: str = CHECKPOINTS.name
-    retry_max_seconds: float = Field(60.0, gt=0)
+    # Leader election: instances sharing a group elect one leader through Kafka (docs/poller.md).
+    election: bool = Field(True, description="Elect one active poller through a Kafka consumer group.")
+    group_id: str | None = Field(None, description="Election group; default meterflow-poller.<bucket>[.<prefixes>].")
+    session_timeout_ms: int = Field(10_000, ge=6_000, le=300_000, description="How fast a dead leader is replaced.")
+    leader_wait_s: float = Field(30.0, ge=0, description="--once: how long to wait to become the leader.")
+    retry_max_seconds: float = Field(60.0, gt=0, description="Cap of the backoff between failed polls.")
+    once_attempts: int = Field(3, ge=1, description="--once: polls tried when S3 or Kafka fail transiently.")
     ops_host: str = "127.0.0.1"
     ops_port: int = Field(9101, ge=1, le=65535)
-    log_level: str = "INFO"
+    log_level: str = Field("INFO", validation_alias=AliasChoices("POLLER_LOG_LEVEL", "LOG_LEVEL"))
 
-    @model_validator(mode="after")
-    def _index_within_count(self) -> Settings:
-        if self.instance_index >= self.instance_count:
-            raise ValueError(
-                f"POLLER_INSTANCE_INDEX={self.instance_index} must be below POLLER_INSTANCE_COUNT={self.instance_count}"
-            )
-        return self
+    @field_validator("prefixes", mode="before")
+    @classmethod
+    def _split_prefixes(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",")] if text else [""]
+        return value
+
+    @field_validator("prefixes")
+    @classmethod
+    def _normalize_prefixes(cls, value: list[str]) -> list[str]:
+        return normalize_prefixes(value)
+
+    @property
+    def election_group(self) -> str:
+        return self.group_id or default_group_id(self.bucket, self.prefixes)

@@ -1,13 +1,21 @@
-"""Pure poller logic: what to publish, who owns which key, and how an object is cut into chunks."""
+"""Pure poller logic, no I/O: what to publish, how a source document is parsed and cut into chunks,
+which checkpoint records count, and whether this instance may publish (leadership)."""
 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from enum import StrEnum
+from typing import Any, BinaryIO
 
-from meterflow_contracts import Checkpoint
+import ijson
+from meterflow_contracts import Checkpoint, DlqReason
+from meterflow_kit.backoff import MeterflowError
+from pydantic import ValidationError
+
+# How much of a parser error message goes into a dead letter.
+_EXCERPT = 400
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,6 +23,52 @@ class ObjectInfo:
     key: str
     etag: str
     size: int
+
+
+class Outcome(StrEnum):
+    NEW = "new"
+    CHANGED = "changed"
+    SKIPPED = "skipped"
+
+
+def normalize_prefixes(prefixes: Iterable[str]) -> list[str]:
+    """Drop prefixes covered by a shorter one (and duplicates): overlapping prefixes would list, and
+    so publish, the same object twice in one poll."""
+    kept: list[str] = []
+    for prefix in sorted(set(prefixes)):
+        if not any(prefix.startswith(shorter) for shorter in kept):
+            kept.append(prefix)
+    return kept or [""]
+
+
+def under_prefixes(key: str, prefixes: Iterable[str]) -> bool:
+    return any(key.startswith(prefix) for prefix in prefixes)
+
+
+class Planner:
+    """Classifies listed objects one by one against the checkpoints (object key -> ETag of the version
+    last published completely): no checkpoint means new, another ETag means changed, the same ETag means
+    skipped. Whatever checkpoint is never matched by a listed object belongs to a deleted object.
+
+    Working object by object lets the poller publish while it is still listing, and holds no listing.
+    Only checkpoints under ``prefixes`` take part: an object outside them was not listed, not deleted.
+    """
+
+    def __init__(self, checkpoints: Mapping[str, str], prefixes: Iterable[str] = ("",)) -> None:
+        prefixes = list(prefixes)
+        self._unseen = {key: etag for key, etag in checkpoints.items() if under_prefixes(key, prefixes)}
+
+    def classify(self, obj: ObjectInfo) -> Outcome:
+        """Call once per listed object: S3 lists a key once, and configured prefixes never overlap
+        (``normalize_prefixes``). Holds only the checkpoints not matched yet."""
+        etag = self._unseen.pop(obj.key, None)
+        if etag is None:
+            return Outcome.NEW
+        return Outcome.SKIPPED if etag == obj.etag else Outcome.CHANGED
+
+    def deleted(self) -> list[str]:
+        """Checkpointed keys no listed object matched; call once the listing is complete."""
+        return sorted(self._unseen)
 
 
 @dataclass(slots=True)
@@ -29,26 +83,14 @@ class Plan:
         return [*self.new, *self.changed]
 
 
-def owns(key: str, index: int, count: int) -> bool:
-    """Split the key space between poller instances by a stable hash, so that each object has exactly
-    one owner in a cycle without any coordination between instances."""
-    return count == 1 or zlib.crc32(key.encode()) % count == index
-
-
-def plan(listed: Iterable[ObjectInfo], checkpoints: dict[str, Checkpoint]) -> Plan:
-    """Classify listed objects against the checkpoints: a new ETag means a changed object."""
+def plan(listed: Iterable[ObjectInfo], checkpoints: Mapping[str, str], prefixes: Iterable[str] = ("",)) -> Plan:
+    """The whole plan of a poll at once (the poller uses ``Planner`` page by page)."""
+    planner = Planner(checkpoints, prefixes)
     result = Plan()
-    seen: set[str] = set()
+    buckets = {Outcome.NEW: result.new, Outcome.CHANGED: result.changed, Outcome.SKIPPED: result.skipped}
     for obj in listed:
-        seen.add(obj.key)
-        done = checkpoints.get(obj.key)
-        if done is None:
-            result.new.append(obj)
-        elif done.etag != obj.etag:
-            result.changed.append(obj)
-        else:
-            result.skipped.append(obj)
-    result.deleted = sorted(key for key in checkpoints if key not in seen)
+        buckets[planner.classify(obj)].append(obj)
+    result.deleted = planner.deleted()
     return result
 
 
@@ -57,6 +99,11 @@ class Chunk:
     index: int
     record_start: int
     records: list[Any]
+    source_bytes: int = 0
+
+    @property
+    def record_end(self) -> int:
+        return self.record_start + len(self.records)
 
 
 def chunk_records(
@@ -64,7 +111,9 @@ def chunk_records(
 ) -> Iterator[Chunk]:
     """Cut a stream of records into chunks bounded by record count and by source bytes consumed.
 
-    ``bytes_read`` reports how far the parser has read, a cheap proxy for the records' encoded size.
+    ``bytes_read`` reports how far the parser has read, a cheap proxy for the records' encoded size. The
+    parser reads ahead in buffers, so a chunk may exceed ``max_bytes`` by one read buffer; callers keep
+    ``max_bytes`` that far below the message size limit.
     """
     buffer: list[Any] = []
     start = 0
@@ -72,11 +121,182 @@ def chunk_records(
     mark = bytes_read()
     for record in records:
         buffer.append(record)
-        if len(buffer) >= max_records or bytes_read() - mark >= max_bytes:
-            yield Chunk(index, start, buffer)
+        position = bytes_read()
+        if len(buffer) >= max_records or position - mark >= max_bytes:
+            yield Chunk(index, start, buffer, position - mark)
             start += len(buffer)
             index += 1
             buffer = []
-            mark = bytes_read()
+            mark = position
     if buffer:
-        yield Chunk(index, start, buffer)
+        yield Chunk(index, start, buffer, bytes_read() - mark)
+
+
+class MalformedObject(MeterflowError):
+    """The object is not JSON, or not in the source format ``{"data": [...]}``.
+
+    ``records_before`` records parsed before the fault were published; ``byte_offset`` is how far the
+    parser had read when it gave up (a position, not an exact byte: it reads ahead in 64 KiB buffers).
+    """
+
+    def __init__(self, reason: DlqReason, message: str, records_before: int, byte_offset: int) -> None:
+        super().__init__(message, retriable=False)
+        self.reason = reason
+        self.records_before = records_before
+        self.byte_offset = byte_offset
+
+
+class CountingReader:
+    """Wraps a byte stream and counts what was read, so chunks can be bounded by source bytes."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self.count = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        self.count += len(data)
+        return data
+
+
+class _Records:
+    """Iterates parsed records and remembers a parse error instead of raising it, so the records parsed
+    before the error still make up the last chunk."""
+
+    def __init__(self, items: Iterable[Any]) -> None:
+        self._items = items
+        self.count = 0
+        self.error: ijson.JSONError | None = None
+
+    def __iter__(self) -> Iterator[Any]:
+        try:
+            for item in self._items:
+                self.count += 1
+                yield item
+        except ijson.JSONError as error:
+            self.error = error
+
+
+def source_chunks(stream: BinaryIO, max_records: int, max_bytes: int) -> Iterator[Chunk]:
+    """Stream the records of a source document ``{"data": [record, ...]}`` in bounded chunks, holding
+    one chunk at a time whatever the document's size.
+
+    Raises MalformedObject after the last good chunk when the document turns out not to be valid JSON.
+    A document of another shape yields nothing: see ``shape_problem``.
+    """
+    reader = CountingReader(stream)
+    records = _Records(ijson.items(reader, "data.item", use_float=True))
+    yield from chunk_records(records, lambda: reader.count, max_records, max_bytes)
+    if records.error is not None:
+        detail = " ".join(str(records.error).split())[:_EXCERPT]
+        raise MalformedObject(
+            DlqReason.INVALID_JSON,
+            f"not valid JSON after {records.count} records, near byte {reader.count}: {detail}",
+            records_before=records.count,
+            byte_offset=reader.count,
+        )
+
+
+def shape_problem(stream: BinaryIO) -> str | None:
+    """Why a valid JSON document without records is not in the source format, or None when it is
+    ``{"data": []}``. Reads events until it knows: only documents without records pay for this."""
+    events = ijson.parse(stream)
+    _, event, _ = next(events)
+    if event != "start_map":
+        return f"top-level JSON value is {_kind(event)}, not an object with a 'data' array"
+    for prefix, event, _ in events:
+        if prefix == "data" and event != "map_key":
+            return None if event == "start_array" else f"'data' is {_kind(event)}, not an array of records"
+        if prefix == "" and event == "end_map":
+            break
+    return "the top-level object has no 'data' key"
+
+
+def _kind(event: str) -> str:
+    if event in ("number", "integer", "double"):
+        return "a number"
+    names = {"start_map": "an object", "start_array": "an array", "string": "a string", "boolean": "a boolean"}
+    return names.get(event, event)
+
+
+def checkpoint_key(bucket: str, key: str) -> str:
+    return f"{bucket}/{key}"
+
+
+def apply_checkpoint_record(checkpoints: dict[str, str], bucket: str, key: bytes | None, value: bytes | None) -> None:
+    """Fold one record of the compacted checkpoint topic into ``checkpoints`` (object key -> ETag).
+
+    Records of other buckets are ignored; a tombstone (null value) forgets the object; an unreadable
+    checkpoint also forgets it, which only means the object is published again: safe, never lossy.
+    """
+    if key is None:
+        return
+    prefix = f"{bucket}/"
+    text = key.decode("utf-8", "replace")
+    if not text.startswith(prefix):
+        return
+    object_key = text[len(prefix) :]
+    if value is None:
+        checkpoints.pop(object_key, None)
+        return
+    try:
+        checkpoint = Checkpoint.model_validate_json(value)
+    except ValidationError:
+        checkpoints.pop(object_key, None)
+        return
+    if checkpoint.bucket != bucket or checkpoint.key != object_key:
+        checkpoints.pop(object_key, None)
+        return
+    checkpoints[object_key] = checkpoint.etag
+
+
+def default_group_id(bucket: str, prefixes: Iterable[str]) -> str:
+    """One election group per bucket and set of prefixes: pollers of disjoint prefixes of one bucket
+    each elect their own leader, while instances of one deployment share a group."""
+    normalized = normalize_prefixes(prefixes)
+    if normalized == [""]:
+        return f"meterflow-poller.{bucket}"
+    digest = zlib.crc32("\n".join(normalized).encode())
+    return f"meterflow-poller.{bucket}.{digest:08x}"
+
+
+@dataclass(slots=True)
+class Leadership:
+    """Leadership as the election consumer group reports it, one rebalance at a time.
+
+    The group subscribes to the one-partition checkpoint topic: the member assigned that partition leads
+    and is the only one that polls. A rebalance first revokes (publishing pauses: ``settled`` is False)
+    and then assigns. ``term`` counts how often leadership was *gained*; keeping it across a rebalance
+    (the sticky assignor keeps the partition with its holder when another instance joins) leaves the term
+    unchanged, so an object in progress goes on. A new term means another instance may have led in
+    between: work started in an older term is abandoned without a checkpoint and done again.
+    """
+
+    leading: bool = False
+    settled: bool = False
+    term: int = 0
+    joined: bool = False
+
+    @classmethod
+    def sole(cls) -> Leadership:
+        """Election switched off: this instance always leads."""
+        return cls(leading=True, settled=True, term=1, joined=True)
+
+    def revoked(self) -> None:
+        self.settled = False
+
+    def assigned(self, holds_partition: bool) -> None:
+        if holds_partition and not self.leading:
+            self.term += 1
+        self.leading = holds_partition
+        self.settled = True
+        self.joined = True
+
+    def left(self) -> None:
+        """The group was left (shutdown) or lost: stop publishing until a new assignment."""
+        self.leading = False
+        self.settled = True
+
+    def may_publish(self, term: int) -> bool:
+        """Whether work that began in ``term`` may go on now (call once ``settled``)."""
+        return self.leading and self.term == term

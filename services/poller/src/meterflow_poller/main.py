@@ -1,36 +1,45 @@
 """The poller: treats the S3 bucket as an API and publishes new or changed objects to meter.raw.v1.
 
-Run it with ``meterflow-poller`` (on a schedule) or ``meterflow-poller --once`` (one pass, for
-backfills); settings from POLLER_* / KAFKA_BOOTSTRAP_SERVERS / S3_ENDPOINT_URL / AWS_*.
-``POST /poll`` on the ops port starts a poll now. An object's checkpoint is written only after
-every chunk of it was acknowledged, so a crash re-publishes the object from the start (the writer's
-upsert absorbs the duplicates) and never skips one.
+Run it with ``meterflow-poller`` (on a schedule: POLLER_INTERVAL_S, default 15 minutes, plus jitter) or
+``meterflow-poller --once`` (one pass, for cron jobs and backfills; exits non-zero when the poll
+failed); settings from POLLER_* / KAFKA_BOOTSTRAP_SERVERS / S3_ENDPOINT_URL / AWS_*. ``POST /poll`` on
+the ops port starts a poll now. Instances sharing a bucket elect one leader through a Kafka consumer
+group; only the leader polls (docs/poller.md). An object's checkpoint is written only after every chunk
+of it was acknowledged, so a crash re-publishes the object from the start (the writer's upsert absorbs
+the duplicates) and never skips one.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import random
+import resource
 import sys
 import time
-from collections.abc import Iterator
+from collections import Counter, deque
+from collections.abc import Awaitable, Generator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import Enum
+from typing import Protocol
 
 import structlog
 from aiohttp import web
-from meterflow_contracts import Checkpoint, DeadLetter, DlqReason, RawBatch, SourcePosition
+from aiokafka.errors import KafkaError
+from meterflow_contracts import Checkpoint, DeadLetter, RawBatch, SourcePosition
 from meterflow_kit.backoff import backoff_delays
-from meterflow_kit.lifecycle import install_stop_signals
+from meterflow_kit.lifecycle import install_stop_signals, sleep_or_stop
 from meterflow_kit.logs import configure_logging
 from meterflow_kit.ops import OpsServer
+from pydantic import ValidationError
 
 from meterflow_poller import metrics
 from meterflow_poller.config import Settings
-from meterflow_poller.domain import Chunk, ObjectInfo, owns, plan
-from meterflow_poller.kafka import Publisher, load_checkpoints
-from meterflow_poller.s3 import MalformedObject, S3Error, S3Source
+from meterflow_poller.domain import Chunk, Leadership, MalformedObject, ObjectInfo, Outcome, Planner
+from meterflow_poller.kafka import Election, KafkaStateError, Publisher, SoleLeader, load_checkpoints
+from meterflow_poller.s3 import ObjectGone, S3Error, S3Source
 
 log = structlog.get_logger("meterflow.poller")
 
@@ -38,184 +47,334 @@ log = structlog.get_logger("meterflow.poller")
 _MAX_IN_FLIGHT = 4
 
 
+class Leader(Protocol):
+    state: Leadership
+    changed: asyncio.Event
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    async def wait_settled(self) -> None: ...
+
+
+class PollResult(Enum):
+    OK = "ok"
+    RETRY = "retry"  # S3 or Kafka failed in a way that may pass
+    FATAL = "fatal"  # only a configuration change helps (missing bucket, access denied)
+    INTERRUPTED = "interrupted"  # stop requested or leadership lost: nothing partial was checkpointed
+
+
+class Interrupted(Exception):
+    """Stop was requested or leadership was lost: abandon the poll without a partial checkpoint."""
+
+
 @dataclass(slots=True)
-class ObjectOutcome:
+class Streamed:
     records: int
     chunks: int
-    complete: bool
+    fault: MalformedObject | None = None
 
 
 class Poller:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, leader: Leader | None = None) -> None:
         self.settings = settings
         self.s3 = S3Source(settings)
         self.publisher = Publisher(settings.kafka_bootstrap)
+        self.leader: Leader = leader or (
+            Election(
+                settings.kafka_bootstrap,
+                settings.checkpoint_topic,
+                settings.election_group,
+                settings.session_timeout_ms,
+            )
+            if settings.election
+            else SoleLeader()
+        )
         self.stop = asyncio.Event()
         self.trigger = asyncio.Event()
         self.healthy = False
+        metrics.READY.set_function(lambda: 1.0 if self.readiness()[0] else 0.0)
+        metrics.LEADER.set_function(lambda: 1.0 if self.leader.state.leading else 0.0)
+
+    # -- operations endpoint ------------------------------------------------------------------------
+
+    def readiness(self) -> tuple[bool, str]:
+        state = self.leader.state
+        if self.stop.is_set():
+            return False, "stopping"
+        if not state.joined:
+            return False, "joining the poller election group"
+        if not state.leading:
+            return True, "standby: another poller instance leads"
+        if self.healthy:
+            return True, "leader; last poll succeeded"
+        return False, "leader; no successful poll yet, or S3/Kafka failing (see meterflow_poller_errors_total)"
 
     async def ready(self) -> tuple[bool, str]:
-        return self.healthy, "last poll succeeded" if self.healthy else "no successful poll yet or S3 failing"
+        return self.readiness()
 
     async def poll_now(self, _: web.Request) -> web.Response:
+        if not self.leader.state.leading:
+            return web.json_response({"status": "standby: the leader polls; ask it"}, status=409)
         self.trigger.set()
         return web.json_response({"status": "poll requested"}, status=202)
 
+    # -- schedule --------------------------------------------------------------------------------------
+
     async def run(self, once: bool) -> bool:
-        """Poll until stopped (or once); returns whether the last poll succeeded."""
+        """Poll until stopped; with ``once``, one poll. Returns False when a ``once`` poll failed."""
+        if once:
+            return await self.run_once()
         delays = backoff_delays(base=1.0, cap=self.settings.retry_max_seconds)
-        while not self.stop.is_set():
-            ok = await self.poll_guarded()
-            if once:
-                return ok
-            if ok:
+        while await self.wait_leading(within_s=None):
+            term = self.leader.state.term
+            result = await self.poll_guarded(term)
+            if result is PollResult.OK:
                 delays = backoff_delays(base=1.0, cap=self.settings.retry_max_seconds)
                 wait = self.settings.interval_s + random.uniform(0, self.settings.jitter_s)
+            elif result is PollResult.INTERRUPTED:
+                continue
             else:
                 wait = next(delays)
-            await self.wait_for_next_poll(wait)
-        return self.healthy
+                log.info("next poll after failure", seconds=round(wait, 2))
+            await self.wait_for_next_poll(wait, term)
+        return True  # a requested stop is a clean exit
 
-    async def wait_for_next_poll(self, seconds: float) -> None:
+    async def run_once(self) -> bool:
+        if not await self.wait_leading(within_s=self.settings.leader_wait_s):
+            if self.stop.is_set():
+                return False
+            log.info("another poller instance leads this bucket; --once leaves the poll to it")
+            return True
+        delays = backoff_delays(base=1.0, cap=self.settings.retry_max_seconds)
+        for attempt in range(1, self.settings.once_attempts + 1):
+            result = await self.poll_guarded(self.leader.state.term)
+            if result is PollResult.OK:
+                return True
+            if result is not PollResult.RETRY or attempt == self.settings.once_attempts:
+                break
+            if await sleep_or_stop(self.stop, next(delays)):
+                break
+        return False
+
+    async def wait_leading(self, within_s: float | None) -> bool:
+        """Wait until this instance leads (True) or stop is requested or ``within_s`` passes (False)."""
+        deadline = None if within_s is None else time.monotonic() + within_s
+        announced = False
+        while not self.stop.is_set():
+            self.leader.changed.clear()
+            state = self.leader.state
+            if state.settled and state.leading:
+                return True
+            if state.joined and not state.leading and not announced:
+                log.info("standby: another poller instance leads", group=self.settings.election_group)
+                announced = True
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return False
+            await first_of(self.stop.wait(), self.leader.changed.wait(), within_s=remaining)
+        return False
+
+    async def wait_for_next_poll(self, seconds: float, term: int) -> None:
+        """Sleep until the next poll is due, a poll is requested, stop, or leadership changes hands."""
+        deadline = time.monotonic() + seconds
+        while not self.stop.is_set() and not self.trigger.is_set():
+            self.leader.changed.clear()
+            state = self.leader.state
+            if state.settled and not state.may_publish(term):
+                return
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            await first_of(self.stop.wait(), self.trigger.wait(), self.leader.changed.wait(), within_s=remaining)
+
+    # -- one poll --------------------------------------------------------------------------------------
+
+    async def poll_guarded(self, term: int) -> PollResult:
         self.trigger.clear()
-        trigger = asyncio.create_task(self.trigger.wait())
-        stop = asyncio.create_task(self.stop.wait())
-        _, pending = await asyncio.wait({trigger, stop}, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            task.cancel()
-
-    async def poll_guarded(self) -> bool:
         started = time.perf_counter()
         try:
-            await self.poll_once()
+            await self.poll_once(term)
+        except Interrupted:
+            log.info("poll interrupted; no partial checkpoint written", stop=self.stop.is_set())
+            return PollResult.INTERRUPTED
         except S3Error as error:
-            metrics.ERRORS.labels(kind="s3_config" if not error.retriable else "s3").inc()
+            metrics.ERRORS.labels(kind="s3" if error.retriable else "s3_config").inc()
             log.error("poll failed", error=str(error), retriable=error.retriable)
-            self.set_health(False)
-            return False
-        except Exception as error:  # Kafka or unexpected: stay alive, report, retry with backoff
-            metrics.ERRORS.labels(kind=type(error).__name__).inc()
+            self.healthy = False
+            return PollResult.RETRY if error.retriable else PollResult.FATAL
+        except (KafkaError, KafkaStateError) as error:
+            metrics.ERRORS.labels(kind="kafka").inc()
+            log.error("poll failed", error=str(error) or repr(error), retriable=True)
+            self.healthy = False
+            return PollResult.RETRY
+        except Exception as error:  # unexpected: stay alive, report, retry with backoff
+            metrics.ERRORS.labels(kind="internal").inc()
             log.exception("poll failed", error=repr(error))
-            self.set_health(False)
-            return False
+            self.healthy = False
+            return PollResult.RETRY
         metrics.POLL_SECONDS.observe(time.perf_counter() - started)
-        if not self.stop.is_set():
-            metrics.LAST_SUCCESS.set(time.time())
-            self.set_health(True)
-        return True
+        metrics.LAST_SUCCESS.set(time.time())
+        self.healthy = True
+        return PollResult.OK
 
-    def set_health(self, ok: bool) -> None:
-        self.healthy = ok
-        metrics.READY.set(1 if ok else 0)
+    async def may_go_on(self, term: int) -> None:
+        """Raise Interrupted unless this instance may still publish work begun in ``term``."""
+        if self.stop.is_set():
+            raise Interrupted
+        await self.leader.wait_settled()
+        if self.stop.is_set() or not self.leader.state.may_publish(term):
+            raise Interrupted
 
-    async def poll_once(self) -> None:
+    async def poll_once(self, term: int) -> None:
         s = self.settings
-        listed = await asyncio.to_thread(self.s3.list_objects)
-        mine = [o for o in listed if owns(o.key, s.instance_index, s.instance_count)]
-        checkpoints = await load_checkpoints(s.kafka_bootstrap, s.checkpoint_topic, s.bucket)
-        own_checkpoints = {k: v for k, v in checkpoints.items() if owns(k, s.instance_index, s.instance_count)}
-        work = plan(mine, own_checkpoints)
-        for outcome, items in (("listed", mine), ("new", work.new), ("changed", work.changed)):
-            metrics.OBJECTS.labels(outcome=outcome).inc(len(items))
-        metrics.OBJECTS.labels(outcome="skipped").inc(len(work.skipped))
-        log.info(
-            "poll planned",
-            listed=len(mine),
-            new=len(work.new),
-            changed=len(work.changed),
-            skipped=len(work.skipped),
-            deleted=len(work.deleted),
-        )
-        for obj in work.to_publish:
-            if self.stop.is_set():
-                return
-            await self.publish_object(obj)
-        for key in work.deleted:
+        started = time.perf_counter()
+        counts: Counter[str] = Counter()
+        pages = self.s3.list_pages()
+        try:
+            # The first page before the checkpoints: while S3 is down, a poll fails before it reads Kafka.
+            page = await asyncio.to_thread(next, pages, None)
+            checkpoints = await load_checkpoints(s.kafka_bootstrap, s.checkpoint_topic, s.bucket)
+            planner = Planner(checkpoints, s.prefixes)
+            while page is not None:
+                for obj in page:
+                    outcome = planner.classify(obj)
+                    counts["listed"] += 1
+                    counts[outcome.value] += 1
+                    metrics.OBJECTS.labels(outcome="listed").inc()
+                    metrics.OBJECTS.labels(outcome=outcome.value).inc()
+                    if outcome is not Outcome.SKIPPED:
+                        await self.may_go_on(term)
+                        counts[await self.publish_object(obj, outcome, term)] += 1
+                page = await asyncio.to_thread(next, pages, None)
+        finally:
+            pages.close()
+        for key in planner.deleted():
+            await self.may_go_on(term)
             await self.publisher.forget_checkpoint(s.checkpoint_topic, s.bucket, key)
             metrics.OBJECTS.labels(outcome="deleted").inc()
+            counts["deleted"] += 1
+            log.info("object deleted; checkpoint tombstoned", key=key)
+        log.info(
+            "poll done",
+            bucket=s.bucket,
+            seconds=round(time.perf_counter() - started, 3),
+            **{k: counts[k] for k in ("listed", "new", "changed", "skipped", "published", "failed", "vanished")},
+            deleted=counts["deleted"],
+        )
 
-    async def publish_object(self, obj: ObjectInfo) -> None:
+    async def publish_object(self, obj: ObjectInfo, outcome: Outcome, term: int) -> str:
+        """Publish one object and checkpoint it; returns published, failed or vanished."""
         s = self.settings
         started = time.perf_counter()
         try:
-            outcome = await self.stream_object(obj)
-        except MalformedObject as error:
-            await self.dead_letter(obj, DlqReason.INVALID_JSON, str(error))
-            outcome = ObjectOutcome(records=0, chunks=0, complete=True)
-        if not outcome.complete:
-            log.info("object abandoned on stop, no checkpoint written", key=obj.key)
-            return
-        if outcome.records == 0 and outcome.chunks == 0:
-            await self.dead_letter(obj, DlqReason.INVALID_SHAPE, "object holds no records under 'data'")
+            streamed = await self.stream_object(obj, term)
+        except ObjectGone as error:
+            # Deleted or overwritten since the listing: the next poll sees its new state.
+            metrics.OBJECTS.labels(outcome="vanished").inc()
+            log.info("object changed during the poll; left to the next poll", key=obj.key, detail=str(error))
+            return "vanished"
+        if streamed.fault is not None:
+            await self.dead_letter(obj, streamed)
+        # Written even for a rejected object, so it is not retried every poll until it changes.
         checkpoint = Checkpoint(
             bucket=s.bucket,
             key=obj.key,
             etag=obj.etag,
             size=obj.size,
-            records=outcome.records,
-            chunks=outcome.chunks,
+            records=streamed.records,
+            chunks=streamed.chunks,
             completed_at=datetime.now(UTC),
         )
         await self.publisher.send_checkpoint(s.checkpoint_topic, checkpoint)
-        metrics.BYTES_PUBLISHED.inc(obj.size)
         log.info(
             "object published",
             key=obj.key,
-            records=outcome.records,
-            chunks=outcome.chunks,
+            etag=obj.etag,
+            outcome=outcome.value,
+            bytes=obj.size,
+            records=streamed.records,
+            chunks=streamed.chunks,
+            rejected=streamed.fault is not None,
             seconds=round(time.perf_counter() - started, 3),
         )
+        return "failed" if streamed.fault is not None else "published"
 
-    async def stream_object(self, obj: ObjectInfo) -> ObjectOutcome:
-        """Publish every chunk; the chunk before is sent only once the next one exists, so the final
-        message can say it is the last. Returns once every chunk is acknowledged."""
+    async def stream_object(self, obj: ObjectInfo, term: int) -> Streamed:
+        """Publish every chunk of the object and return once every one is acknowledged.
+
+        A chunk is sent only once the next one exists, so the final message can say it is the last.
+        Raises Interrupted (after letting what was sent be acknowledged) on stop or lost leadership.
+        """
         s = self.settings
         chunks = self.s3.iter_chunks(obj, s.chunk_max_records, s.chunk_max_bytes)
-        in_flight: list[asyncio.Future[object]] = []
+        in_flight: deque[asyncio.Future[object]] = deque()
         held: Chunk | None = None
-        records = sent = 0
+        streamed = Streamed(records=0, chunks=0)
         try:
             while True:
-                chunk = await asyncio.to_thread(next_or_none, chunks)
-                if self.stop.is_set():
-                    return ObjectOutcome(records, sent, complete=False)
+                try:
+                    chunk = await asyncio.to_thread(next_or_none, chunks)
+                except MalformedObject as fault:
+                    streamed.fault, chunk = fault, None
                 if held is not None:
+                    await self.may_go_on(term)
                     in_flight.append(await self.send_chunk(obj, held, last=chunk is None))
-                    records += len(held.records)
-                    sent += 1
+                    streamed.records += len(held.records)
+                    streamed.chunks += 1
                 if chunk is None:
                     break
                 held = chunk
-                if len(in_flight) >= _MAX_IN_FLIGHT:
-                    await in_flight.pop(0)
+                while len(in_flight) >= _MAX_IN_FLIGHT:
+                    await in_flight.popleft()
         finally:
-            # Chunks already sent before a malformed tail are good data: let them be acknowledged.
+            with contextlib.suppress(ValueError):  # still running in its thread: it ends with the process
+                chunks.close()
+            # What was sent is good data: let it be acknowledged before anything else happens.
             await asyncio.gather(*in_flight)
-        return ObjectOutcome(records, sent, complete=True)
+        return streamed
 
     async def send_chunk(self, obj: ObjectInfo, chunk: Chunk, last: bool) -> asyncio.Future[object]:
         position = source_position(self.settings.bucket, obj, chunk)
         batch = RawBatch(source=position, last_chunk=last, records=chunk.records, published_at=datetime.now(UTC))
         future = await self.publisher.send_raw(self.settings.raw_topic, batch)
-        metrics.CHUNKS_PUBLISHED.inc()
+        metrics.MESSAGES_PUBLISHED.inc()
         metrics.RECORDS_PUBLISHED.inc(len(chunk.records))
+        metrics.BYTES_PUBLISHED.inc(chunk.source_bytes)
         return future
 
-    async def dead_letter(self, obj: ObjectInfo, reason: DlqReason, message: str) -> None:
+    async def dead_letter(self, obj: ObjectInfo, streamed: Streamed) -> None:
+        fault = streamed.fault
+        assert fault is not None
+        bucket = self.settings.bucket
         dead = DeadLetter(
-            reason=reason,
-            message=f"s3://{self.settings.bucket}/{obj.key} (etag {obj.etag}): {message}",
+            reason=fault.reason,
+            message=f"s3://{bucket}/{obj.key} (etag {obj.etag}): {fault}",
             stage="poller",
-            record={"bucket": self.settings.bucket, "key": obj.key, "etag": obj.etag, "size": obj.size},
+            record={
+                "bucket": bucket,
+                "key": obj.key,
+                "etag": obj.etag,
+                "size": obj.size,
+                "byte_offset": fault.byte_offset,
+                "records_before": fault.records_before,
+            },
+            source=SourcePosition(
+                bucket=bucket,
+                key=obj.key,
+                etag=obj.etag,
+                chunk_index=streamed.chunks,
+                record_start=fault.records_before,
+                record_end=fault.records_before,
+            ),
             failed_at=datetime.now(UTC),
         )
         await self.publisher.send_dead_letter(self.settings.dlq_topic, obj.key, dead)
-        metrics.DLQ_RECORDS.labels(reason=reason.value).inc()
+        metrics.DLQ_RECORDS.labels(reason=fault.reason.value).inc()
         metrics.OBJECTS.labels(outcome="failed").inc()
-        log.warning("object rejected", key=obj.key, reason=reason.value, detail=message)
+        log.warning("object rejected to the DLQ", key=obj.key, reason=fault.reason.value, detail=str(fault))
 
 
-def next_or_none(chunks: Iterator[Chunk]) -> Chunk | None:
+def next_or_none(chunks: Generator[Chunk]) -> Chunk | None:
     return next(chunks, None)
 
 
@@ -226,8 +385,31 @@ def source_position(bucket: str, obj: ObjectInfo, chunk: Chunk) -> SourcePositio
         etag=obj.etag,
         chunk_index=chunk.index,
         record_start=chunk.record_start,
-        record_end=chunk.record_start + len(chunk.records),
+        record_end=chunk.record_end,
     )
+
+
+async def first_of(*waits: Awaitable[object], within_s: float | None) -> None:
+    """Wait until the first of ``waits`` completes or ``within_s`` passes; cancel the others."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, timeout=within_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+
+
+def peak_rss_mb() -> float:
+    """This process's peak RSS (VmHWM). getrusage's ru_maxrss would include the peak of the process
+    that started this one (Linux folds it in at exec after a vfork), so it is only the fallback."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 async def serve(settings: Settings, once: bool) -> bool:
@@ -235,22 +417,49 @@ async def serve(settings: Settings, once: bool) -> bool:
     install_stop_signals(poller.stop)
     ops = OpsServer(settings.ops_host, settings.ops_port, poller.ready, [("POST", "/poll", poller.poll_now)])
     await ops.start()
-    await poller.publisher.start()
+    log.info(
+        "poller starting",
+        bucket=settings.bucket,
+        prefixes=settings.prefixes,
+        once=once,
+        election=settings.election_group if settings.election else "off",
+        interval_s=settings.interval_s,
+    )
     try:
-        return await poller.run(once)
+        await poller.publisher.start()
+        try:
+            await poller.leader.start()
+            try:
+                return await poller.run(once)
+            finally:
+                await poller.leader.stop()
+        finally:
+            await poller.publisher.stop()
     finally:
-        await poller.publisher.stop()
         await ops.stop()
-        log.info("poller stopped")
+        log.info("poller stopped", peak_rss_mb=peak_rss_mb())
 
 
 def cli() -> None:
     parser = argparse.ArgumentParser(prog="meterflow-poller", description=__doc__.splitlines()[0])
     parser.add_argument("--once", action="store_true", help="poll once and exit (non-zero on failure)")
     args = parser.parse_args()
-    settings = Settings()  # credentials come from the environment
+    try:
+        settings = Settings()  # credentials come from the environment
+    except ValidationError as error:
+        configure_logging("poller")
+        log.error("invalid settings", errors=error.errors(include_url=False, include_input=False))
+        sys.exit(2)
     configure_logging("poller", settings.log_level)
-    ok = asyncio.run(serve(settings, args.once))
+    try:
+        ok = asyncio.run(serve(settings, args.once))
+    except (KafkaError, KafkaStateError) as error:
+        log.error(
+            "Kafka is not usable: check KAFKA_BOOTSTRAP_SERVERS and the topics",
+            bootstrap=settings.kafka_bootstrap,
+            error=str(error) or repr(error),
+        )
+        sys.exit(1)
     sys.exit(0 if ok else 1)
 
 

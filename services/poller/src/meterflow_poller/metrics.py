@@ -6,18 +6,22 @@ from prometheus_client import Counter, Gauge, Histogram
 
 OBJECTS = Counter(
     "meterflow_poller_objects_total",
-    "Objects seen per poll, by outcome: listed, new, changed, skipped, failed, deleted.",
+    "Objects per poll, by outcome: listed, then new, changed or skipped; of those published: failed "
+    "(rejected to the DLQ) or vanished (changed during the poll); deleted (checkpoint tombstoned).",
     ["outcome"],
 )
-BYTES_PUBLISHED = Counter("meterflow_poller_bytes_total", "Source bytes read and published.")
-RECORDS_PUBLISHED = Counter("meterflow_poller_records_total", "Source records published.")
-CHUNKS_PUBLISHED = Counter("meterflow_poller_chunks_total", "Raw messages published.")
-DLQ_RECORDS = Counter("meterflow_poller_dlq_records_total", "Dead letters published.", ["reason"])
+BYTES_PUBLISHED = Counter("meterflow_poller_published_bytes_total", "Source bytes read and published.")
+RECORDS_PUBLISHED = Counter("meterflow_poller_published_records_total", "Source records published.")
+MESSAGES_PUBLISHED = Counter("meterflow_poller_published_messages_total", "Raw messages (chunks) published.")
+DLQ_RECORDS = Counter("meterflow_poller_dlq_records_total", "Dead letters published, by reason.", ["reason"])
 POLL_SECONDS = Histogram(
     "meterflow_poller_poll_duration_seconds",
-    "Duration of one poll cycle.",
-    buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900),
+    "Duration of one complete poll.",
+    buckets=(0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600),
 )
 LAST_SUCCESS = Gauge("meterflow_poller_last_success_timestamp_seconds", "Unix time of the last complete poll.")
-ERRORS = Counter("meterflow_poller_errors_total", "Poll cycles that failed, by kind.", ["kind"])
-READY = Gauge("meterflow_poller_ready", "1 while the last poll reached S3 and Kafka.")
+ERRORS = Counter(
+    "meterflow_poller_errors_total", "Polls that failed, by kind: s3, s3_config, kafka, internal.", ["kind"]
+)
+READY = Gauge("meterflow_poller_ready", "1 while ready: a standby, or the leader after a poll that worked.")
+LEADER = Gauge("meterflow_poller_leader", "1 while this instance is the elected leader that polls.")

@@ -2,48 +2,44 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from typing import Any, BinaryIO
 
 import boto3
-import ijson
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from meterflow_contracts import DlqReason
 from meterflow_kit.backoff import MeterflowError
 
 from meterflow_poller.config import Settings
-from meterflow_poller.domain import Chunk, ObjectInfo, chunk_records
+from meterflow_poller.domain import Chunk, MalformedObject, ObjectInfo, shape_problem, source_chunks
 
 # Codes that no retry can fix: the operator must change a setting or a permission.
 _CONFIG_ERRORS = {
     "AccessDenied": "access denied",
     "AllAccessDisabled": "access denied",
+    "403": "access denied",
     "NoSuchBucket": "the bucket does not exist",
+    "404": "the bucket does not exist",
     "InvalidAccessKeyId": "the access key is not known",
     "SignatureDoesNotMatch": "the secret key does not match",
+    "InvalidBucketName": "the bucket name is not valid",
+    "PermanentRedirect": "the bucket is in another region",
+    "AuthorizationHeaderMalformed": "the region does not match the bucket's",
 }
+# The object changed or vanished between listing and reading: the next poll sees its new state.
+_GONE = {"NoSuchKey", "PreconditionFailed", "412"}
 
 
 class S3Error(MeterflowError):
     """S3 failed; ``retriable`` is False when only a configuration change can help."""
 
 
-class MalformedObject(MeterflowError):
-    """The object is not JSON in the source format."""
+class ObjectGone(MeterflowError):
+    """The listed version of the object is no longer there (deleted or overwritten since the listing)."""
 
-
-class CountingReader:
-    """Wraps a byte stream and counts what was read, so chunks can be bounded by source bytes."""
-
-    def __init__(self, stream: BinaryIO) -> None:
-        self._stream = stream
-        self.count = 0
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._stream.read(size)
-        self.count += len(data)
-        return data
+    retriable = True
 
 
 class S3Source:
@@ -56,6 +52,8 @@ class S3Source:
             region_name=settings.s3_region,
             aws_access_key_id=settings.aws_access_key_id.get_secret_value(),
             aws_secret_access_key=settings.aws_secret_access_key.get_secret_value(),
+            # botocore retries a request a little (throttling included); the poller's own backoff
+            # between polls handles longer outages.
             config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=60),
         )
 
@@ -63,29 +61,53 @@ class S3Source:
     def bucket(self) -> str:
         return self._bucket
 
-    def list_objects(self) -> list[ObjectInfo]:
-        objects: list[ObjectInfo] = []
+    def list_pages(self) -> Generator[list[ObjectInfo]]:
+        """Every object under the configured prefixes, one ListObjectsV2 page (up to 1000) at a time."""
         paginator = self._client.get_paginator("list_objects_v2")
-        with translate_errors(self._bucket):
-            for prefix in self._prefixes:
-                for page in paginator.paginate(Bucket=self._bucket, Prefix=prefix):
-                    for item in page.get("Contents", []):
-                        objects.append(ObjectInfo(item["Key"], item["ETag"].strip('"'), int(item["Size"])))
-        return objects
+        for prefix in self._prefixes:
+            pages = iter(paginator.paginate(Bucket=self._bucket, Prefix=prefix))
+            while True:
+                with translate_errors(self._bucket):
+                    page = next(pages, None)
+                if page is None:
+                    break
+                yield [
+                    ObjectInfo(item["Key"], item["ETag"].strip('"'), int(item["Size"]))
+                    for item in page.get("Contents", [])
+                ]
 
-    def iter_chunks(self, obj: ObjectInfo, max_records: int, max_bytes: int) -> Iterator[Chunk]:
+    def iter_chunks(self, obj: ObjectInfo, max_records: int, max_bytes: int) -> Generator[Chunk]:
         """Stream the object's ``data`` array in chunks; never holds the whole object in memory.
-        The read is pinned to the listed ETag, so a concurrent overwrite cannot mix two versions."""
-        with translate_errors(self._bucket):
-            response = self._client.get_object(Bucket=self._bucket, Key=obj.key, IfMatch=obj.etag)
-        reader = CountingReader(response["Body"])
-        records = ijson.items(reader, "data.item", use_float=True)
+
+        The read is pinned to the listed ETag, so a concurrent overwrite cannot mix two versions. Raises
+        MalformedObject after the last good chunk when the object turns out not to be valid JSON, or
+        before any chunk when it is JSON of another shape than ``{"data": [...]}``.
+        """
+        chunks = 0
+        body = self._open(obj)
         try:
-            yield from chunk_records(records, lambda: reader.count, max_records, max_bytes)
-        except ijson.JSONError as error:
-            raise MalformedObject(f"not valid JSON at byte ~{reader.count}: {error}") from error
-        except (BotoCoreError, ClientError) as error:
-            raise S3Error(f"reading s3://{self._bucket}/{obj.key} failed: {error}", retriable=True) from error
+            with translate_errors(self._bucket, obj.key):
+                for chunk in source_chunks(body, max_records, max_bytes):
+                    chunks += 1
+                    yield chunk
+        finally:
+            body.close()
+        if chunks == 0:
+            # Valid JSON without records: {"data": []} is fine, any other shape is not the source format.
+            body = self._open(obj)
+            try:
+                with translate_errors(self._bucket, obj.key):
+                    problem = shape_problem(body)
+            finally:
+                body.close()
+            if problem is not None:
+                raise MalformedObject(DlqReason.INVALID_SHAPE, problem, records_before=0, byte_offset=0)
+
+    def _open(self, obj: ObjectInfo) -> BinaryIO:
+        with translate_errors(self._bucket, obj.key):
+            response = self._client.get_object(Bucket=self._bucket, Key=obj.key, IfMatch=obj.etag)
+        body: BinaryIO = response["Body"]
+        return body
 
     def ping(self) -> None:
         with translate_errors(self._bucket):
@@ -93,19 +115,20 @@ class S3Source:
 
 
 @contextmanager
-def translate_errors(bucket: str) -> Iterator[None]:
+def translate_errors(bucket: str, key: str | None = None) -> Iterator[None]:
     """Turn botocore errors into S3Error with a message that says what to fix."""
     try:
         yield
     except ClientError as error:
         code = str(error.response.get("Error", {}).get("Code", ""))
-        if code in _CONFIG_ERRORS or code in {"403", "404"}:
-            what = _CONFIG_ERRORS.get(code, "access denied or bucket missing")
+        if key is not None and code in _GONE:
+            raise ObjectGone(f"s3://{bucket}/{key} changed or vanished since it was listed ({code})") from error
+        if code in _CONFIG_ERRORS:
             raise S3Error(
-                f"S3 bucket {bucket!r}: {what} ({code}). Check POLLER_BUCKET, "
-                "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY and S3_ENDPOINT_URL.",
+                f"S3 bucket {bucket!r}: {_CONFIG_ERRORS[code]} ({code}). Check POLLER_BUCKET, "
+                "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, S3_ENDPOINT_URL and AWS_DEFAULT_REGION.",
                 retriable=False,
             ) from error
-        raise S3Error(f"S3 request failed ({code}): {error}", retriable=True) from error
+        raise S3Error(f"S3 request failed ({code or 'no code'}): {error}", retriable=True) from error
     except BotoCoreError as error:
         raise S3Error(f"S3 unreachable: {error}", retriable=True) from error
