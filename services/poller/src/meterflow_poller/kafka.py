@@ -35,7 +35,9 @@ class Publisher:
             enable_idempotence=True,
             max_request_size=4 * 1024 * 1024,
             linger_ms=5,
-            compression_type="gzip",
+            # lz4 costs a fraction of gzip's CPU (gzip was a third of the poller's time) for a similar
+            # ratio on repetitive JSON records.
+            compression_type="lz4",
         )
 
     async def start(self) -> None:
