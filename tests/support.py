@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -257,3 +260,24 @@ class Pipeline:
             self.log_dir / "api.log",
             ops_url=f"http://127.0.0.1:{port}",
         ).start()
+
+
+@contextmanager
+def pglite_server(name: str) -> Iterator[str]:
+    """A TimescaleDB (PGlite) server of the caller's own: own port and state folder, stopped afterwards.
+
+    Never one a developer left running: PGlite has a single database, and each suite needs it fresh.
+    """
+    missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
+    if missing:
+        pytest.skip(f"TimescaleDB (PGlite) needs {' and '.join(missing)} (apt-get install nodejs npm)")
+    port = str(free_port())
+    state = REPO / ".local" / f"pglite-{name}-{os.getpid()}"
+    env = {**os.environ, "PGLITE_PORT": port, "PGLITE_STATE_DIR": str(state)}
+    script = str(REPO / "infra" / "timescale" / "pglite.sh")
+    subprocess.run(["bash", script, "start"], env=env, check=True, timeout=600)
+    try:
+        yield f"postgresql://postgres:postgres@127.0.0.1:{port}/postgres"
+    finally:
+        subprocess.run(["bash", script, "stop"], env=env, check=False, timeout=60)
+        shutil.rmtree(state, ignore_errors=True)

@@ -15,8 +15,6 @@ and serves one connection at a time: tests there open one connection, use it and
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -26,10 +24,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
+from support import pglite_server
 
 REPO = Path(__file__).resolve().parents[2]
 PG_SH = REPO / "infra" / "timescale" / "pg.sh"
-PGLITE_SH = REPO / "infra" / "timescale" / "pglite.sh"
 MIGRATIONS_DIR = REPO / "infra" / "timescale" / "migrations"
 DEFAULT_PG_ADMIN_DSN = "postgresql://meterflow:meterflow@127.0.0.1:5432/postgres"
 
@@ -119,24 +117,5 @@ def pglite_dsn() -> Iterator[str]:
     if configured:
         yield configured
         return
-    missing = [tool for tool in ("node", "npm") if shutil.which(tool) is None]
-    if missing:
-        pytest.skip(f"TimescaleDB conformance needs {' and '.join(missing)} (apt-get install nodejs npm)")
-    # A server of our own (own port, own pid file and log), never one a developer left running: PGlite has a
-    # single database, and the suite needs it empty.
-    port = os.environ.get("MF_PGLITE_PORT") or str(_free_port())
-    state = REPO / ".local" / f"pglite-test-{os.getpid()}"
-    env = {"PGLITE_PORT": port, "PGLITE_STATE_DIR": str(state)}
-    try:
-        _run(PGLITE_SH, "start", env=env, timeout=600)
-        yield f"postgresql://postgres:postgres@127.0.0.1:{port}/postgres"
-    finally:
-        _run(PGLITE_SH, "stop", env=env)
-        shutil.rmtree(state, ignore_errors=True)
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    with pglite_server("conformance") as dsn:
+        yield dsn

@@ -1,9 +1,10 @@
 """The query API on TimescaleDB (the PGlite conformance server): the raw-row SQL over a hypertable, and the
 opt-in fast path through the readings_daily continuous aggregate, both equal to aggregating the raw rows.
 
-Opt-in: set MF_TIMESCALE_DSN (e.g. postgresql://postgres@127.0.0.1:5433/postgres after
-``infra/timescale/pglite.sh start``). The server has one database and serves one connection at a time,
-so the test uses meter ids of its own, a pool of one connection, and deletes its rows afterwards.
+The test starts a PGlite server of its own, or uses MF_TIMESCALE_DSN (e.g.
+postgresql://postgres@127.0.0.1:5433/postgres after ``infra/timescale/pglite.sh start``).
+The server has one database and serves one connection at a time, so the test uses meter ids of its
+own, a pool of one connection, and deletes its rows afterwards.
 PGlite keeps one backend session for all clients and, once TimescaleDB is created, later clients find
 search_path = pg_catalog: the test sets it explicitly on each of its connections (API_SEARCH_PATH for the app).
 """
@@ -22,6 +23,7 @@ import asyncpg
 import httpx
 import pytest
 from meterflow_writer.migrations import migrate
+from support import pglite_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.conformance]
 
@@ -48,19 +50,28 @@ ROWS = rows()
 
 @pytest.fixture(scope="module")
 async def timescale() -> AsyncIterator[str]:
-    if not DSN:
-        pytest.skip("set MF_TIMESCALE_DSN to run against TimescaleDB (start one: infra/timescale/pglite.sh start)")
-    conn = await connect(DSN)
+    if DSN:
+        async for dsn in loaded(DSN):
+            yield dsn
+        return
+    with pglite_server("api") as own:
+        async for dsn in loaded(own):
+            yield dsn
+
+
+async def loaded(dsn: str) -> AsyncIterator[str]:
+    """Migrate (on a fresh server only) and load the fixture rows; remove them afterwards."""
+    conn = await connect(dsn)
     fresh = await conn.fetchval("SELECT to_regclass('public.readings') IS NULL")
     await conn.close()  # one connection at a time: migrate() opens its own
     if fresh:
         # migrate() is idempotent, but on a PGlite session whose search_path went to pg_catalog it cannot see
         # schema_migrations: run it only on a server without the schema.
-        await migrate(DSN)
-    conn = await connect(DSN)
+        await migrate(dsn)
+    conn = await connect(dsn)
     try:
         if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')"):
-            pytest.skip(f"{DSN} has no TimescaleDB")
+            pytest.skip(f"{dsn} has no TimescaleDB")
         # No COPY on PGlite: plain INSERTs.
         await conn.executemany(
             "INSERT INTO readings (muid, obis, ts, value, quality) VALUES ($1, $2, $3, $4, $5)", ROWS
@@ -69,8 +80,8 @@ async def timescale() -> AsyncIterator[str]:
         await conn.execute("CALL refresh_continuous_aggregate('readings_daily', NULL, '2023-03-27'::timestamptz)")
     finally:
         await conn.close()
-    yield DSN
-    conn = await connect(DSN)
+    yield dsn
+    conn = await connect(dsn)
     try:
         await conn.execute("DELETE FROM readings WHERE muid = $1", MUID)
         await conn.execute("CALL refresh_continuous_aggregate('readings_daily', NULL, NULL)")

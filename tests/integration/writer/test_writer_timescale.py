@@ -10,9 +10,6 @@ PostgreSQL by the other writer tests.
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import uuid
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
@@ -23,7 +20,7 @@ import pytest
 from meterflow_writer.db import Database
 from meterflow_writer.domain import Row
 from meterflow_writer.migrations import migrate
-from support import REPO, free_port
+from support import pglite_server
 
 if TYPE_CHECKING:
     from meterflow_writer.db import Conn
@@ -41,18 +38,8 @@ DAY0 = datetime(2023, 2, 1, tzinfo=UTC)
 @pytest.fixture(scope="module")
 def timescale_dsn() -> Iterator[str]:
     """A TimescaleDB (PGlite) server of this module's own: own port and state folder, stopped afterwards."""
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.skip("TimescaleDB conformance needs node and npm")
-    port = str(free_port())
-    state = REPO / ".local" / f"pglite-writer-{os.getpid()}"
-    env = {**os.environ, "PGLITE_PORT": port, "PGLITE_STATE_DIR": str(state)}
-    script = str(REPO / "infra" / "timescale" / "pglite.sh")
-    subprocess.run(["bash", script, "start"], env=env, check=True, timeout=600, capture_output=True)
-    try:
-        yield f"postgresql://postgres:postgres@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run(["bash", script, "stop"], env=env, check=False, timeout=60, capture_output=True)
-        shutil.rmtree(state, ignore_errors=True)
+    with pglite_server("writer") as dsn:
+        yield dsn
 
 
 class PGliteDatabase(Database):
