@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Any, BinaryIO
 
 import ijson
+import orjson
 from meterflow_contracts import Checkpoint, DlqReason
 from meterflow_kit.backoff import MeterflowError
 from pydantic import ValidationError
@@ -195,6 +196,29 @@ def source_chunks(stream: BinaryIO, max_records: int, max_bytes: int) -> Iterato
             records_before=records.count,
             byte_offset=reader.count,
         )
+
+
+def whole_document_chunks(document: bytes, max_records: int, max_bytes: int) -> list[Chunk] | None:
+    """Chunks of a small source document parsed in one go with orjson, several times faster than
+    streaming it through ijson; None when it is not valid JSON of the source shape (the streaming path
+    then reports exactly where and why). Chunk bounds follow the records' share of the document size."""
+    try:
+        parsed = orjson.loads(document)
+    except orjson.JSONDecodeError:
+        return None
+    records = parsed.get("data") if isinstance(parsed, dict) else None
+    if not isinstance(records, list) or not records:
+        return None
+    per_chunk = max(1, min(max_records, len(records) * max_bytes // max(1, len(document))))
+    return [
+        Chunk(
+            index,
+            start,
+            records[start : start + per_chunk],
+            len(document) * min(per_chunk, len(records) - start) // len(records),
+        )
+        for index, start in enumerate(range(0, len(records), per_chunk))
+    ]
 
 
 def shape_problem(stream: BinaryIO) -> str | None:

@@ -306,7 +306,7 @@ class Poller:
         Raises Interrupted (after letting what was sent be acknowledged) on stop or lost leadership.
         """
         s = self.settings
-        chunks = self.s3.iter_chunks(obj, s.chunk_max_records, s.chunk_max_bytes)
+        chunks = self.s3.iter_chunks(obj, s.chunk_max_records, s.chunk_max_bytes, s.whole_object_max_bytes)
         in_flight: deque[asyncio.Future[object]] = deque()
         held: Chunk | None = None
         streamed = Streamed(records=0, chunks=0)
