@@ -81,7 +81,15 @@ WHERE d.muid = m.muid AND d.obis = m.obis AND d.bucket = m.bucket AND d.marked_a
 
 _OLDEST_MARK_AGE = "SELECT coalesce(extract(epoch FROM now() - min(marked_at)), 0)::float8 FROM readings_dirty_buckets"
 
-_CONNECTION_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
+# InternalClientError: asyncpg's protocol state machine breaks ("cannot switch to state 15") when the
+# server goes away mid-exchange, as in a restart; the next attempt on a fresh connection succeeds.
+_CONNECTION_ERRORS = (
+    OSError,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    TimeoutError,
+)
 # Rejections: the server's data exceptions (class 22) and constraint violations (class 23), and values the
 # driver cannot encode although the contract allows them (a timestamp whose UTC form falls before year 1
 # raises OverflowError): that is the data's fault as much as a server-side DataError is.
