@@ -36,8 +36,9 @@ class Settings(BaseSettings):
     chunk_max_records: int = Field(5_000, ge=1)
     # The parser reads 64 KiB ahead, so a message holds up to chunk_max_bytes + 64 KiB of source: under 1 MB.
     chunk_max_bytes: int = Field(900_000, ge=1_000, le=960_000, description="Source bytes per raw message.")
+    objects_in_flight: int = Field(4, ge=1, le=32, description="Objects published at the same time.")
     whole_object_max_bytes: int = Field(
-        8 * 1024 * 1024,
+        4 * 1024 * 1024,
         ge=0,
         le=32 * 1024 * 1024,
         description="Objects up to this size are parsed in one go (fast); larger ones are streamed. 0: always stream.",

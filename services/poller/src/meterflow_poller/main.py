@@ -230,22 +230,36 @@ class Poller:
         started = time.perf_counter()
         counts: Counter[str] = Counter()
         pages = self.s3.list_pages()
+        # Objects are published a few at a time: one at a time, a poll waits on S3 and broker round trips.
+        slots = asyncio.Semaphore(s.objects_in_flight)
+
+        async def publish(obj: ObjectInfo, outcome: Outcome) -> None:
+            try:
+                counts[await self.publish_object(obj, outcome, term)] += 1
+            finally:
+                slots.release()
+
         try:
             # The first page before the checkpoints: while S3 is down, a poll fails before it reads Kafka.
             page = await asyncio.to_thread(next, pages, None)
             checkpoints = await load_checkpoints(s.kafka_bootstrap, s.checkpoint_topic, s.bucket)
             planner = Planner(checkpoints, s.prefixes)
-            while page is not None:
-                for obj in page:
-                    outcome = planner.classify(obj)
-                    counts["listed"] += 1
-                    counts[outcome.value] += 1
-                    metrics.OBJECTS.labels(outcome="listed").inc()
-                    metrics.OBJECTS.labels(outcome=outcome.value).inc()
-                    if outcome is not Outcome.SKIPPED:
-                        await self.may_go_on(term)
-                        counts[await self.publish_object(obj, outcome, term)] += 1
-                page = await asyncio.to_thread(next, pages, None)
+            async with asyncio.TaskGroup() as group:
+                while page is not None:
+                    for obj in page:
+                        outcome = planner.classify(obj)
+                        counts["listed"] += 1
+                        counts[outcome.value] += 1
+                        metrics.OBJECTS.labels(outcome="listed").inc()
+                        metrics.OBJECTS.labels(outcome=outcome.value).inc()
+                        if outcome is not Outcome.SKIPPED:
+                            await self.may_go_on(term)
+                            await slots.acquire()
+                            group.create_task(publish(obj, outcome))
+                    page = await asyncio.to_thread(next, pages, None)
+        except BaseExceptionGroup as failures:
+            # The first failure stops the poll (the others were cancelled with it), as it did in sequence.
+            raise failures.exceptions[0] from None
         finally:
             pages.close()
         for key in planner.deleted():
