@@ -1,9 +1,8 @@
 """Fixtures for the storage conformance suite: the local PostgreSQL and the TimescaleDB (PGlite) server.
 
 Environment:
-- MF_PG_ADMIN_DSN   a role that may CREATE DATABASE (default postgresql://meterflow:meterflow@127.0.0.1:5432/
-                    postgres). When unset and nothing answers there, the session runs
-                    infra/timescale/pg.sh start, and stops PostgreSQL again at the end.
+- MF_PG_ADMIN_DSN   a role that may CREATE DATABASE; when unset, the session's `servers` fixture
+                    (tests/conftest.py) starts the local cluster and stops it at the end.
 - MF_PGLITE_DSN     a FRESH TimescaleDB/PGlite server (nothing migrated yet). When unset, the session starts
                     its own with infra/timescale/pglite.sh (port MF_PGLITE_PORT, default a free one; pid file
                     and log in .local/pglite-test-<pid>/) and stops it at the end; skipped when node/npm
@@ -15,7 +14,6 @@ and serves one connection at a time: tests there open one connection, use it and
 from __future__ import annotations
 
 import os
-import subprocess
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -24,12 +22,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
-from support import pglite_server
+from support import Servers, pglite_server
 
 REPO = Path(__file__).resolve().parents[2]
-PG_SH = REPO / "infra" / "timescale" / "pg.sh"
 MIGRATIONS_DIR = REPO / "infra" / "timescale" / "migrations"
-DEFAULT_PG_ADMIN_DSN = "postgresql://meterflow:meterflow@127.0.0.1:5432/postgres"
 
 
 def with_database(dsn: str, database: str) -> str:
@@ -37,45 +33,10 @@ def with_database(dsn: str, database: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, parts.fragment))
 
 
-async def _answers(dsn: str) -> bool:
-    try:
-        conn = await asyncpg.connect(dsn, timeout=5)
-    except (OSError, asyncpg.PostgresError, TimeoutError):
-        return False
-    await conn.close()
-    return True
-
-
-def _run(script: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 300) -> None:
-    result = subprocess.run(
-        ["bash", str(script), *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(
-            f"{script.name} {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
-        )
-
-
 @pytest.fixture(scope="session")
-async def pg_admin_dsn() -> AsyncIterator[str]:
-    """DSN of a role that may create databases on the real local PostgreSQL."""
-    configured = os.environ.get("MF_PG_ADMIN_DSN")
-    dsn = configured or DEFAULT_PG_ADMIN_DSN
-    started = False
-    if not await _answers(dsn):
-        if configured:
-            pytest.fail(f"MF_PG_ADMIN_DSN={configured} does not answer")
-        port = str(urlsplit(dsn).port or 5432)
-        _run(PG_SH, "start", env={"PGPORT": port})
-        started = True
-    yield dsn
-    if started:
-        _run(PG_SH, "stop")
+def pg_admin_dsn(servers: Servers) -> str:
+    """DSN of a role that may create databases on the real PostgreSQL of this test session."""
+    return servers.pg_admin_dsn
 
 
 @asynccontextmanager

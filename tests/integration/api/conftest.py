@@ -2,7 +2,7 @@
 the writer's migrations), loaders for the real source files and generated readings, and an HTTP client
 against ``create_app`` with its lifespan running.
 
-Environment: MF_PG_ADMIN_DSN (a role with CREATEDB; default the local cluster of infra/timescale/pg.sh),
+PostgreSQL comes from the session's `servers` fixture (MF_PG_ADMIN_DSN, or the local cluster it starts);
 MF_SHARED_DATA (the folder with the Exnaton files; default <repo>/../shared/data/exnaton-2023-02).
 """
 
@@ -24,9 +24,9 @@ from meterflow_api.config import Settings
 from meterflow_api.main import create_app
 from meterflow_obis import parse
 from meterflow_writer.migrations import migrate
+from support import Servers
 
 REPO = Path(__file__).resolve().parents[3]
-ADMIN_DSN = os.environ.get("MF_PG_ADMIN_DSN", "postgresql://meterflow:meterflow@127.0.0.1:5432/postgres")
 SHARED_DATA = Path(os.environ.get("MF_SHARED_DATA", REPO.parent / "shared" / "data" / "exnaton-2023-02"))
 
 Row = tuple[uuid.UUID, str, datetime, float, str]
@@ -57,16 +57,13 @@ def _with_database(dsn: str, name: str) -> str:
 
 
 @pytest.fixture(scope="module")
-async def database() -> AsyncIterator[str]:
+async def database(servers: Servers) -> AsyncIterator[str]:
     """DSN of an empty, migrated database of this test module; dropped afterwards."""
     name = f"mf_api_test_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = await asyncpg.connect(ADMIN_DSN, timeout=10)
-    except (OSError, asyncpg.PostgresError) as error:
-        pytest.skip(f"PostgreSQL not reachable at MF_PG_ADMIN_DSN ({error}); start it: infra/timescale/pg.sh start")
+    admin = await asyncpg.connect(servers.pg_admin_dsn, timeout=10)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
-        dsn = _with_database(ADMIN_DSN, name)
+        dsn = _with_database(servers.pg_admin_dsn, name)
         await migrate(dsn)
         yield dsn
     finally:

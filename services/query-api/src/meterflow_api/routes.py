@@ -11,7 +11,7 @@ import functools
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Final, Literal, TypeVar, cast
 from zoneinfo import ZoneInfo
 
@@ -174,6 +174,24 @@ def _parse_common(
 
 async def _channel(db: Session, common: Common) -> Channel:
     return domain.choose_channel(common.muid, common.obis, await db.channels(common.muid))
+
+
+def _meter_params_or_422(muid: str, obis: str | None, start: str | None, end: str | None, tz: str) -> Common:
+    """The parameters of a per-meter analysis, validated; a 422 lists every problem at once."""
+    problems = Problems()
+    parsed = _parse_common(problems, muid, obis, start, end, tz, muid_in="path")
+    problems.raise_if_any()
+    return _must(parsed)
+
+
+async def _bounded_range(
+    db: Session, common: Common, max_range: timedelta, label: str, what: str
+) -> tuple[Channel, datetime, datetime]:
+    """The channel asked for and the range to analyse: the request's, or the channel's data, within limits."""
+    channel = await _channel(db, common)
+    lo, hi = domain.resolve_range(common.start, common.end, channel)
+    domain.check_range(lo, hi, common.zone, max_range, label, what)
+    return channel, lo, hi
 
 
 @functools.lru_cache(maxsize=4096)
@@ -396,14 +414,11 @@ async def profile(
     end: EndParam = None,
     tz: TzParam = "UTC",
 ) -> Response:
-    problems = Problems()
-    parsed = _parse_common(problems, muid, obis, start, end, tz, muid_in="path")
-    problems.raise_if_any()
-    common = _must(parsed)
+    common = _meter_params_or_422(muid, obis, start, end, tz)
     async with _db(request).session() as db:
-        channel = await _channel(db, common)
-        lo, hi = domain.resolve_range(common.start, common.end, channel)
-        domain.check_range(lo, hi, common.zone, domain.MAX_ANALYSIS_RANGE, domain.MAX_ANALYSIS_LABEL, "profile")
+        channel, lo, hi = await _bounded_range(
+            db, common, domain.MAX_ANALYSIS_RANGE, domain.MAX_ANALYSIS_LABEL, "profile"
+        )
         result = domain.assemble_profile(await db.profile(common.muid, channel.obis, common.zone.key, lo, hi))
     return json_response(
         {
@@ -441,14 +456,11 @@ async def stats(
     end: EndParam = None,
     tz: TzParam = "UTC",
 ) -> Response:
-    problems = Problems()
-    parsed = _parse_common(problems, muid, obis, start, end, tz, muid_in="path")
-    problems.raise_if_any()
-    common = _must(parsed)
+    common = _meter_params_or_422(muid, obis, start, end, tz)
     async with _db(request).session() as db:
-        channel = await _channel(db, common)
-        lo, filter_hi = domain.resolve_range(common.start, common.end, channel)
-        domain.check_range(lo, filter_hi, common.zone, domain.MAX_ANALYSIS_RANGE, domain.MAX_ANALYSIS_LABEL, "stats")
+        channel, lo, filter_hi = await _bounded_range(
+            db, common, domain.MAX_ANALYSIS_RANGE, domain.MAX_ANALYSIS_LABEL, "stats"
+        )
         result = await db.stats(common.muid, channel.obis, common.zone.key, lo, filter_hi, domain.BASE_LOAD_PERCENTILE)
         step = result.step or await db.step(common.muid, channel.obis, lo, channel.first) or DEFAULT_STEP
     hi = common.end if common.end is not None else channel.last + step
@@ -512,9 +524,9 @@ async def autocorrelation(
     problems.raise_if_any()
     common, lag_list = _must(common), _must(lag_list)
     async with _db(request).session() as db:
-        channel = await _channel(db, common)
-        lo, hi = domain.resolve_range(common.start, common.end, channel)
-        domain.check_range(lo, hi, common.zone, domain.MAX_ACF_RANGE, domain.MAX_ACF_LABEL, "autocorrelation")
+        channel, lo, hi = await _bounded_range(
+            db, common, domain.MAX_ACF_RANGE, domain.MAX_ACF_LABEL, "autocorrelation"
+        )
         timestamps, values = await db.values(common.muid, channel.obis, lo, hi)
         step = await db.step(common.muid, channel.obis, lo, channel.first) or DEFAULT_STEP
     grid = domain.regular_series(timestamps, values, step)
