@@ -141,15 +141,6 @@ def bucket(s3: Any) -> Iterator[str]:
     s3.delete_bucket(Bucket=name)
 
 
-async def count_rows(dsn: str) -> int:
-    conn = await asyncpg.connect(dsn)
-    try:
-        value: int = await conn.fetchval("SELECT count(*) FROM readings")
-        return value
-    finally:
-        await conn.close()
-
-
 @pytest.fixture
 def log_dir(tmp_path: Path) -> Path:
     path = tmp_path / "logs"

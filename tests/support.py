@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 
@@ -281,3 +282,12 @@ def pglite_server(name: str) -> Iterator[str]:
     finally:
         subprocess.run(["bash", script, "stop"], env=env, check=False, timeout=60)
         shutil.rmtree(state, ignore_errors=True)
+
+
+async def count_rows(dsn: str) -> int:
+    conn = await asyncpg.connect(dsn)
+    try:
+        value: int = await conn.fetchval("SELECT count(*) FROM readings")
+        return value
+    finally:
+        await conn.close()

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from meterflow_cli.demo import EXPORT_HEX, IMPORT_HEX, households, readings_count, records
 from meterflow_cli.demo_cmd import render
-from support import REAL_FILES, SHARED_DATA, Pipeline, metric_value
+from support import REAL_FILES, SHARED_DATA, Pipeline, count_rows, metric_value
 
 pytestmark = pytest.mark.e2e
 IMPORT_MUID = "95ce3367-cbce-4a4d-bbe3-da082831d7bd"
@@ -31,11 +31,7 @@ async def wait_for_rows(dsn: str, expected: int, pipeline: Pipeline, timeout: fl
     count = -1
     while time.monotonic() < deadline:
         pipeline.assert_running()
-        conn = await asyncpg.connect(dsn)
-        try:
-            count = await conn.fetchval("SELECT count(*) FROM readings")
-        finally:
-            await conn.close()
+        count = await count_rows(dsn)
         if count >= expected:
             return
         await asyncio.sleep(0.5)

@@ -13,8 +13,9 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from conftest import MotoServer, Pollers
+from kafka_io import topic_partitions
 from poller_harness import (
     GeneratedDocument,
     checkpoint_log,
@@ -271,11 +272,7 @@ async def message_count(kafka: str, topic: str) -> int:
     consumer = AIOKafkaConsumer(bootstrap_servers=kafka, enable_auto_commit=False, group_id=None)
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic) or set()
-        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in partitions])
+        ends = await consumer.end_offsets(await topic_partitions(consumer, topic))
         return sum(ends.values())
     finally:
         await consumer.stop()

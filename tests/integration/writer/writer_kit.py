@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from meterflow_contracts import DeadLetter, ReadingBatch, SourcePosition
 from support import BIN, ServiceProcess, free_port, metric_value, service_env
+from support import count_rows as count_rows  # re-exported for the writer tests
 
 Key = tuple[uuid.UUID, str, datetime]
 START = datetime(2023, 2, 1, tzinfo=UTC)
@@ -209,15 +210,6 @@ async def eventually(
         await asyncio.sleep(interval)
     tails = "\n".join(f"--- {p.name}:\n{p.tail()}" for p in alive)
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n{tails}")
-
-
-async def count_rows(dsn: str) -> int:
-    conn = await asyncpg.connect(dsn)
-    try:
-        value: int = await conn.fetchval("SELECT count(*) FROM readings")
-        return value
-    finally:
-        await conn.close()
 
 
 async def table(dsn: str) -> dict[Key, tuple[float, str]]:
