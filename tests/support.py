@@ -178,24 +178,27 @@ class Pipeline:
             "LOG_LEVEL": "INFO",
         }
 
-    def poller(self, *args: str, **env: str) -> ServiceProcess:
+    def service(self, name: str, port_variable: str, settings: Mapping[str, str], *args: str) -> ServiceProcess:
+        """A service (not started) on a free ops port, with the pipeline's endpoints and ``settings``."""
         port = free_port()
-        overrides = {
-            **self.common_env(),
+        overrides = {**self.common_env(), port_variable: str(port), **settings}
+        return ServiceProcess(
+            name,
+            [str(BIN / f"meterflow-{name}"), *args],
+            service_env(overrides),
+            self.log_dir / f"{name}.log",
+            ops_url=f"http://127.0.0.1:{port}",
+        )
+
+    def poller(self, *args: str, **env: str) -> ServiceProcess:
+        settings = {
             "POLLER_BUCKET": self.bucket,
             "POLLER_RAW_TOPIC": self.topics.raw,
             "POLLER_DLQ_TOPIC": self.topics.dlq,
             "POLLER_CHECKPOINT_TOPIC": self.topics.checkpoints,
-            "POLLER_OPS_PORT": str(port),
             **env,
         }
-        return ServiceProcess(
-            "poller",
-            [str(BIN / "meterflow-poller"), *args],
-            service_env(overrides),
-            self.log_dir / "poller.log",
-            ops_url=f"http://127.0.0.1:{port}",
-        )
+        return self.service("poller", "POLLER_OPS_PORT", settings, *args)
 
     def poll_once(self, timeout: float = 120, **env: str) -> None:
         poller = self.poller("--once", **env).start()
@@ -213,54 +216,28 @@ class Pipeline:
             service.assert_running()
 
     def start_writer(self, **env: str) -> ServiceProcess:
-        port = free_port()
-        overrides = {
-            **self.common_env(),
+        settings = {
             "WRITER_GROUP_ID": f"writer{self.topics.suffix}",
             "WRITER_READINGS_TOPIC": self.topics.readings,
             "WRITER_DLQ_TOPIC": self.topics.dlq,
-            "WRITER_OPS_PORT": str(port),
             "WRITER_BATCH_MAX_SECONDS": "0.2",
             **env,
         }
-        return ServiceProcess(
-            "writer",
-            [str(BIN / "meterflow-writer")],
-            service_env(overrides),
-            self.log_dir / "writer.log",
-            ops_url=f"http://127.0.0.1:{port}",
-        ).start()
+        return self.service("writer", "WRITER_OPS_PORT", settings).start()
 
     def start_normalizer(self, **env: str) -> ServiceProcess:
-        port = free_port()
-        overrides = {
-            **self.common_env(),
+        settings = {
             "NORMALIZER_APP_ID": f"normalizer{self.topics.suffix}",
             "NORMALIZER_RAW_TOPIC": self.topics.raw,
             "NORMALIZER_READINGS_TOPIC": self.topics.readings,
             "NORMALIZER_DLQ_TOPIC": self.topics.dlq,
-            "NORMALIZER_OPS_PORT": str(port),
             "NORMALIZER_DATA_DIR": str(self.log_dir / "normalizer-data"),
             **env,
         }
-        return ServiceProcess(
-            "normalizer",
-            [str(BIN / "meterflow-normalizer")],
-            service_env(overrides),
-            self.log_dir / "normalizer.log",
-            ops_url=f"http://127.0.0.1:{port}",
-        ).start()
+        return self.service("normalizer", "NORMALIZER_OPS_PORT", settings).start()
 
     def start_api(self) -> ServiceProcess:
-        port = free_port()
-        overrides = {**self.common_env(), "API_DATABASE_URL": self.dsn, "API_PORT": str(port)}
-        return ServiceProcess(
-            "api",
-            [str(BIN / "meterflow-api")],
-            service_env(overrides),
-            self.log_dir / "api.log",
-            ops_url=f"http://127.0.0.1:{port}",
-        ).start()
+        return self.service("api", "API_PORT", {"API_DATABASE_URL": self.dsn}).start()
 
 
 @contextmanager
