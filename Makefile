@@ -36,6 +36,8 @@ fmt:
 	uv run --frozen ruff format .
 
 bench: setup ## benchmarks; results land in bench/results/
+	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" -eq 0 ] && apt-get install -y -q wrk >/dev/null; } \
+		|| echo "wrk not installed (apt-get install wrk): bench/api_bench.py falls back to its Python client"
 	uv run --frozen python bench/run.py
 
 clean: down

@@ -369,11 +369,13 @@ def companion_lines(results: dict[str, Any]) -> list[str]:
     api = results.get("api")
     if isinstance(api, dict) and isinstance(api.get("results"), dict):
         for scenario, figures in api["results"].items():
-            if isinstance(figures, dict):
+            for run in figures.get("runs", []) if isinstance(figures, dict) else []:
                 lines.append(
-                    f"  API {scenario:<20}{figures.get('rps', '-')} req/s, p50 {figures.get('p50_ms', '-')} ms, "
-                    f"p99 {figures.get('p99_ms', '-')} ms ({figures.get('path', '')})"
+                    f"  API {scenario:<9} c={run.get('concurrency', '-'):<3} {run.get('rps', '-')} req/s, "
+                    f"p50 {run.get('p50_ms', '-')} ms, p99 {run.get('p99_ms', '-')} ms, errors {run.get('errors', '-')}"
                 )
+            if isinstance(figures, dict) and "error" in figures:
+                lines.append(f"  API {scenario:<9} {figures['error']}")
     elif isinstance(api, dict):
         lines.append(f"  API bench               {json.dumps(api)[:300]}")
     writer = results.get("writer")

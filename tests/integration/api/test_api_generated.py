@@ -13,10 +13,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import httpx
 import numpy as np
 import pytest
 from meterflow_api.schemas import ReadingsResponse, SeriesResponse, StatsResponse
+from prometheus_client import REGISTRY
 
 pytestmark = pytest.mark.integration
 
@@ -86,6 +88,19 @@ async def api(database: str, client_factory: ClientFactory, insert_rows: Inserte
     return await client_factory(database)
 
 
+@pytest.fixture(scope="module")
+async def raw_api(database: str, client_factory: ClientFactory, api: httpx.AsyncClient) -> httpx.AsyncClient:
+    """The same data, served with API_SERIES_FROM_AGGREGATES=false: every series from the raw rows."""
+    return await client_factory(database, series_from_aggregates=False)
+
+
+def series_source_counts() -> dict[str, float]:
+    return {
+        source: REGISTRY.get_sample_value("meterflow_api_series_source_total", {"source": source}) or 0.0
+        for source in ("hourly_rollup", "raw")
+    }
+
+
 async def get_json(api: httpx.AsyncClient, url: str, **params: str | int) -> Any:
     response = await api.get(url, params=params)
     assert response.status_code == 200, response.text
@@ -121,9 +136,16 @@ RANGES = {
 }
 
 
+@pytest.mark.parametrize("rollup", [True, False], ids=["rollup-allowed", "raw-only"])
 @pytest.mark.parametrize("tz", ["UTC", "Europe/Zurich", "America/New_York", "Asia/Kolkata"])
 @pytest.mark.parametrize("interval", list(RANGES))
-async def test_series_equals_aggregating_raw_rows(api: httpx.AsyncClient, tz: str, interval: str) -> None:
+async def test_series_equals_aggregating_raw_rows(
+    api: httpx.AsyncClient, raw_api: httpx.AsyncClient, tz: str, interval: str, rollup: bool
+) -> None:
+    # The hourly rollup serves whole-hour bucket bounds: 1h and longer, in zones with whole-hour offsets.
+    expected_source = "hourly_rollup" if rollup and interval != "15m" and tz != "Asia/Kolkata" else "raw"
+    before = series_source_counts()
+    client = api if rollup else raw_api
     zone = ZoneInfo(tz)
     start_text, end_text = RANGES[interval]
     lo = datetime.fromisoformat(start_text).replace(tzinfo=zone)
@@ -132,7 +154,7 @@ async def test_series_equals_aggregating_raw_rows(api: httpx.AsyncClient, tz: st
     raw_ts = [ts for ts, _ in raw]
     for agg in ("sum", "avg", "min", "max", "count"):
         body = await get_json(
-            api, f"/v1/meters/{DST_MUID}/series", interval=interval, agg=agg, tz=tz, start=start_text, end=end_text
+            client, f"/v1/meters/{DST_MUID}/series", interval=interval, agg=agg, tz=tz, start=start_text, end=end_text
         )
         SeriesResponse.model_validate(body)
         points = body["points"]
@@ -167,6 +189,8 @@ async def test_series_equals_aggregating_raw_rows(api: httpx.AsyncClient, tz: st
                 assert point["value"] is None
             else:
                 assert point["value"] == pytest.approx(expected, rel=1e-12, abs=1e-12)
+    after = series_source_counts()
+    assert after[expected_source] - before[expected_source] == 5
 
 
 async def test_spring_dst_day_has_23_hours(api: httpx.AsyncClient) -> None:
@@ -272,6 +296,53 @@ async def test_series_defaults_to_the_channel_data_and_unaligned_bounds_clip(api
         ("2023-06-01T00:00:00+00:00", 48),
         ("2023-06-02T00:00:00+00:00", 24),
     ]
+
+
+async def test_default_range_series_come_from_the_rollup_and_equal_the_raw_rows(
+    api: httpx.AsyncClient, raw_api: httpx.AsyncClient
+) -> None:
+    # No start/end: the range ends just after the last reading; rounded up to its hour, it still fits the rollup.
+    before = series_source_counts()
+    for tz in ("UTC", "Europe/Zurich"):
+        for interval in ("1h", "1d", "1w"):
+            params = {"obis": IMPORT, "tz": tz, "interval": interval, "agg": "sum"}
+            from_rollup = await get_json(api, f"/v1/meters/{TWO_MUID}/series", **params)
+            from_raw = await get_json(raw_api, f"/v1/meters/{TWO_MUID}/series", **params)
+            assert [(p["start"], p["end"], p["count"]) for p in from_rollup["points"]] == [
+                (p["start"], p["end"], p["count"]) for p in from_raw["points"]
+            ]
+            for mine, theirs in zip(from_rollup["points"], from_raw["points"], strict=True):
+                assert mine["value"] == pytest.approx(theirs["value"], rel=1e-12, abs=1e-12)
+    after = series_source_counts()
+    assert after["hourly_rollup"] - before["hourly_rollup"] == 6
+    assert after["raw"] - before["raw"] == 6
+
+
+async def test_corrections_show_at_once_in_rollup_series(
+    api: httpx.AsyncClient, database: str, insert_rows: Inserter
+) -> None:
+    """The rollup is kept in the readings' transaction: a corrected, a deleted and a late reading count at once."""
+    muid = uuid.uuid4()
+    start = datetime(2023, 7, 3, tzinfo=UTC)
+    await insert_rows(database, [(muid, IMPORT, start + i * STEP, 1.0, "measured") for i in range(96)])
+    conn = await asyncpg.connect(database)
+    try:
+        params = {"interval": "1d", "tz": "UTC", "start": "2023-07-03", "end": "2023-07-04"}
+        day = (await get_json(api, f"/v1/meters/{muid}/series", agg="sum", **params))["points"]
+        assert [(p["value"], p["count"]) for p in day] == [(96.0, 96)]
+        await conn.execute("UPDATE readings SET value = 5.0 WHERE muid = $1 AND ts = $2", muid, start)
+        await conn.execute("DELETE FROM readings WHERE muid = $1 AND ts = $2", muid, start + 95 * STEP)
+        day = (await get_json(api, f"/v1/meters/{muid}/series", agg="sum", **params))["points"]
+        assert [(p["value"], p["count"]) for p in day] == [(99.0, 95)]
+        highest = (await get_json(api, f"/v1/meters/{muid}/series", agg="max", **params))["points"]
+        last_hour = await get_json(
+            api, f"/v1/meters/{muid}/series", agg="min", interval="1h", start="2023-07-03T23:00Z", end="2023-07-04"
+        )
+        assert highest[0]["value"] == 5.0 and last_hour["points"][0]["count"] == 3
+    finally:
+        # The module's other tests know only their own meters.
+        await conn.execute("DELETE FROM readings WHERE muid = $1", muid)
+        await conn.close()
 
 
 async def test_naive_start_is_read_in_tz_and_offsets_are_honoured(api: httpx.AsyncClient) -> None:

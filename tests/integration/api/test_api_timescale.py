@@ -1,5 +1,6 @@
-"""The query API on TimescaleDB (the PGlite conformance server): the raw-row SQL over a hypertable, and the
-opt-in fast path through the readings_daily continuous aggregate, both equal to aggregating the raw rows.
+"""The query API on TimescaleDB (the PGlite conformance server): the raw-row SQL over a hypertable, and series
+summed from the readings_hourly continuous aggregate (partly materialized, partly real-time), both equal to
+aggregating the raw rows.
 
 The test starts a PGlite server of its own, or uses MF_TIMESCALE_DSN (e.g.
 postgresql://postgres@127.0.0.1:5433/postgres after ``infra/timescale/pglite.sh start``).
@@ -76,15 +77,15 @@ async def loaded(dsn: str) -> AsyncIterator[str]:
         await conn.executemany(
             "INSERT INTO readings (muid, obis, ts, value, quality) VALUES ($1, $2, $3, $4, $5)", ROWS
         )
-        # Materialize the older part only: the fast path must join materialized and real-time buckets.
-        await conn.execute("CALL refresh_continuous_aggregate('readings_daily', NULL, '2023-03-27'::timestamptz)")
+        # Materialize the older part only: the rollup path must join materialized and real-time buckets.
+        await conn.execute("CALL refresh_continuous_aggregate('readings_hourly', NULL, '2023-03-27'::timestamptz)")
     finally:
         await conn.close()
     yield dsn
     conn = await connect(dsn)
     try:
         await conn.execute("DELETE FROM readings WHERE muid = $1", MUID)
-        await conn.execute("CALL refresh_continuous_aggregate('readings_daily', NULL, NULL)")
+        await conn.execute("CALL refresh_continuous_aggregate('readings_hourly', NULL, NULL)")
     finally:
         await conn.close()
 
@@ -123,19 +124,35 @@ async def check_series(api: httpx.AsyncClient, tz: str, interval: str, start: st
             assert point["value"] == (None if value is None else pytest.approx(value, rel=1e-12, abs=1e-12))
 
 
+def series_sources() -> dict[str, float]:
+    from prometheus_client import REGISTRY
+
+    return {
+        source: REGISTRY.get_sample_value("meterflow_api_series_source_total", {"source": source}) or 0.0
+        for source in ("hourly_rollup", "raw")
+    }
+
+
 async def test_series_on_timescale(timescale: str, client_factory: ClientFactory) -> None:
     api = await client_factory(
         timescale, series_from_aggregates=True, pool_max_size=1, statement_cache_size=0, search_path="public"
     )
     app: Any = cast(httpx.ASGITransport, api._transport).app
-    assert app.state.db.daily_aggregate is True, "the fast path should be available on TimescaleDB"
-    # Fast path: tz=UTC, calendar interval, whole UTC days.
+    assert app.state.db.hourly_rollup is True, "readings_hourly should be found as a continuous aggregate"
+    before = series_sources()
+    # From the continuous aggregate: bucket bounds on whole UTC hours (5 aggregates per call).
     for interval in ("1d", "1w", "1mo"):
         await check_series(api, "UTC", interval, "2023-03-01", "2023-05-01")
-    # Raw rows on the hypertable: other zones, unaligned ranges, fixed intervals.
     await check_series(api, "Europe/Zurich", "1d", "2023-03-20", "2023-04-03")
     await check_series(api, "UTC", "1d", "2023-03-20T12:00", "2023-04-02T06:00")
     await check_series(api, "Europe/Zurich", "1h", "2023-03-25", "2023-03-28")
+    after_rollup = series_sources()
+    assert after_rollup["hourly_rollup"] - before["hourly_rollup"] == 6 * 5
+    # Raw rows on the hypertable: a half-hour zone, 15-minute buckets, a range that starts within an hour.
+    await check_series(api, "Asia/Kolkata", "1d", "2023-03-20", "2023-04-03")
+    await check_series(api, "Europe/Zurich", "15m", "2023-03-25", "2023-03-27")
+    await check_series(api, "UTC", "1d", "2023-03-20T12:15", "2023-04-02T06:00")
+    assert series_sources()["raw"] - after_rollup["raw"] == 3 * 5
     stats = (await api.get(f"/v1/meters/{MUID}/stats")).json()
     assert stats["count"] == len(ROWS) and stats["expected"] == 14 * 96
     profile = await api.get(f"/v1/meters/{MUID}/profile", params={"tz": "Europe/Zurich"})

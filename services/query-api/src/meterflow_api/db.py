@@ -1,8 +1,9 @@
 """PostgreSQL adapter of the query API: every query it runs, with bound parameters only.
 
 The queries read the raw ``readings`` rows and aggregate them in SQL, which is right for any time zone and
-for late or corrected data. The one exception is opt-in (``API_SERIES_FROM_AGGREGATES``): tz=UTC day/week/
-month series over whole UTC days may come from the ``readings_daily`` continuous aggregate on TimescaleDB.
+for late or corrected data. The one exception: a series whose bucket bounds are all whole UTC hours (1h and
+longer buckets in zones with whole-hour offsets) is summed from the ``readings_hourly`` rollup when the
+database keeps one (see _SERIES_FROM_HOURLY and ``API_SERIES_FROM_AGGREGATES``).
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
 from meterflow_api.domain import Channel, SeriesPlan
+
+ROLLUP_RECHECK_S = 60.0
 
 # Loose index scan: one probe per channel instead of reading every row of the meter, then the first and last
 # interval start of each channel from the (muid, obis, ts) primary key.
@@ -86,23 +89,18 @@ FROM b CROSS JOIN LATERAL (
 ORDER BY b.s
 """
 
-# Fast path (opt-in, TimescaleDB, tz=UTC, whole UTC days): roll the daily continuous aggregate up.
-# The mean is total/n of the days, equal to avg(value) up to float rounding.
-_SERIES_FROM_DAILY = """
-WITH b AS (
-    SELECT generate_series($3::timestamp, $4::timestamp, make_interval(months => $5, days => $6)) AS l
-), r AS (
-    SELECT date_trunc($7, bucket AT TIME ZONE 'UTC') AS k,
-           sum(total) AS total, sum(total) / sum(n) AS mean, min(min_value) AS lo, max(max_value) AS hi,
-           sum(n)::bigint AS n
-    FROM readings_daily
-    WHERE muid = $1 AND obis = $2 AND bucket >= $8 AND bucket < $9
-    GROUP BY 1
-)
-SELECT b.l AT TIME ZONE 'UTC' AS start, (b.l + make_interval(months => $5, days => $6)) AT TIME ZONE 'UTC' AS "end",
-       r.total, r.mean, r.lo, r.hi, coalesce(r.n, 0) AS n
-FROM b LEFT JOIN r ON r.k = b.l
-ORDER BY b.l
+# From the hourly rollup (readings_hourly: a table kept current by triggers on plain PostgreSQL, a continuous
+# aggregate on TimescaleDB) when every bucket bound is a whole UTC hour: a quarter of the rows for 15-minute
+# data. width_bucket finds each hour's bucket in the sorted bounds ($3); only non-empty buckets come back,
+# by 1-based index. The mean is total/n, equal to avg(value) over the raw rows up to float rounding.
+_SERIES_FROM_HOURLY = """
+SELECT width_bucket(bucket, $3::timestamptz[]) AS i,
+       sum(total) AS total, sum(total) / sum(n) AS mean, min(min_value) AS lo, max(max_value) AS hi,
+       sum(n)::bigint AS n
+FROM readings_hourly
+WHERE muid = $1 AND obis = $2 AND bucket >= $4 AND bucket < $5
+GROUP BY 1
+ORDER BY 1
 """
 
 # GROUPING(weekday, hour): 0 = one cell of the 7x24 matrix, 1 = a weekday, 2 = an hour of day.
@@ -169,10 +167,19 @@ ORDER BY ts DESC, quality
 LIMIT $5
 """
 
-_DAILY_AGGREGATE_AVAILABLE = """
-SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')
-       AND to_regclass('readings_daily') IS NOT NULL
+# readings_hourly as a table (migration 0005, plain PostgreSQL) or a continuous aggregate (TimescaleDB); an
+# ordinary view over the raw rows (before 0005) would not be faster than the raw rows themselves.
+_HOURLY_TABLE = """
+SELECT coalesce((SELECT relkind = 'r' FROM pg_class WHERE oid = to_regclass('readings_hourly')), false)
 """
+_TIMESCALEDB = "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')"
+_HOURLY_CAGG = """
+SELECT EXISTS (SELECT 1 FROM timescaledb_information.continuous_aggregates WHERE view_name = 'readings_hourly')
+"""
+
+
+# start, end, total, mean, min, max, count of one bucket (aggregates None when count is 0)
+SeriesRow = tuple[datetime, datetime, float | None, float | None, float | None, float | None, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,7 +246,8 @@ class Database:
         self.pool = pool
         self.min_size = min_size
         self.acquire_timeout = acquire_timeout
-        self.daily_aggregate = False
+        self.hourly_rollup = False
+        self._rollup_recheck_at = 0.0
         self.channel_cache = ChannelCache(channel_cache_s)
 
     @classmethod
@@ -297,10 +305,14 @@ class Database:
         async with self.pool.acquire(timeout=within_s) as connection:
             await connection.fetchval("SELECT 1", timeout=within_s)
 
-    async def detect_daily_aggregate(self) -> bool:
-        async with self.session() as session:
-            self.daily_aggregate = bool(await session.conn.fetchval(_DAILY_AGGREGATE_AVAILABLE))
-        return self.daily_aggregate
+    async def uses_hourly_rollup(self, session: Session) -> bool:
+        """Whether readings_hourly is materialized, so series may be summed from it (see _SERIES_FROM_HOURLY).
+        Asked once, and again every ROLLUP_RECHECK_S while the answer is no: the migration may come later."""
+        now = time.monotonic()
+        if not self.hourly_rollup and now >= self._rollup_recheck_at:
+            self._rollup_recheck_at = now + ROLLUP_RECHECK_S
+            self.hourly_rollup = await session.hourly_rollup_available()
+        return self.hourly_rollup
 
 
 async def _reset(connection: asyncpg.Connection) -> None:
@@ -326,6 +338,11 @@ class Session:
         row: asyncpg.Record | None = await self.conn.fetchrow(query, *args)
         return row
 
+    async def hourly_rollup_available(self) -> bool:
+        if await self.conn.fetchval(_HOURLY_TABLE):
+            return True
+        return bool(await self.conn.fetchval(_TIMESCALEDB)) and bool(await self.conn.fetchval(_HOURLY_CAGG))
+
     async def channels(self, muid: uuid.UUID) -> list[Channel]:
         cached = self.channel_cache.get(muid)
         if cached is not None:
@@ -344,37 +361,40 @@ class Session:
     ) -> list[asyncpg.Record]:
         return await self._fetch(_READINGS, muid, obis, start, end, limit)
 
-    async def series(self, muid: uuid.UUID, obis: str, plan: SeriesPlan, *, from_daily: bool) -> list[asyncpg.Record]:
+    async def series(self, muid: uuid.UUID, obis: str, plan: SeriesPlan) -> list[SeriesRow]:
+        """Every bucket of the plan, aggregated from the raw rows."""
         interval = plan.interval
         if interval.fixed is not None:
-            return await self._fetch(
+            rows = await self._fetch(
                 _SERIES_FIXED, muid, obis, plan.first_utc, plan.last_utc, interval.fixed, plan.start, plan.end
             )
-        if from_daily:
-            return await self._fetch(
-                _SERIES_FROM_DAILY,
+        else:
+            rows = await self._fetch(
+                _SERIES_CALENDAR,
                 muid,
                 obis,
                 plan.first_local,
                 plan.last_local,
                 interval.months,
                 interval.days,
-                interval.trunc,
+                plan.zone.key,
                 plan.start,
                 plan.end,
             )
-        return await self._fetch(
-            _SERIES_CALENDAR,
-            muid,
-            obis,
-            plan.first_local,
-            plan.last_local,
-            interval.months,
-            interval.days,
-            plan.zone.key,
-            plan.start,
-            plan.end,
-        )
+        return cast(list[SeriesRow], [tuple(row) for row in rows])
+
+    async def series_from_hourly(
+        self, muid: uuid.UUID, obis: str, plan: SeriesPlan, edges: list[datetime]
+    ) -> list[SeriesRow]:
+        """The same from the hourly rollup; ``edges`` (UTC, whole hours) bound the plan's buckets."""
+        rows = await self._fetch(_SERIES_FROM_HOURLY, muid, obis, edges, plan.start, plan.end)
+        found = {row[0]: row for row in rows}
+        series: list[SeriesRow] = []
+        for index in range(1, len(edges)):
+            row = found.get(index)
+            lo, hi = edges[index - 1], edges[index]
+            series.append((lo, hi, None, None, None, None, 0) if row is None else (lo, hi, *row[1:]))
+        return series
 
     async def profile(
         self, muid: uuid.UUID, obis: str, zone: str, start: datetime, end: datetime

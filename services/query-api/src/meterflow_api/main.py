@@ -78,8 +78,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             await db.warm_up()
             if settings.series_from_aggregates:
-                await db.detect_daily_aggregate()
-            log.info("database reachable", daily_aggregate=db.daily_aggregate)
+                async with db.session() as session:
+                    await db.uses_hourly_rollup(session)
+            log.info("database reachable", hourly_rollup=db.hourly_rollup)
         except _DB_OR_QUERY_ERRORS as error:
             # Serve anyway: /readyz reports 503 until the database answers, requests get 503 meanwhile.
             log.warning("database not reachable at start", error=str(error))

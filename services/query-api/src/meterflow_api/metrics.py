@@ -22,6 +22,13 @@ REQUEST_SECONDS = Histogram(
     ["route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+SERIES_SOURCE = Counter(
+    "meterflow_api_series_source_total",
+    "Series requests by what they were aggregated from: hourly_rollup (readings_hourly) or raw (readings).",
+    ["source"],
+)
+SERIES_FROM_ROLLUP = SERIES_SOURCE.labels("hourly_rollup")
+SERIES_FROM_RAW = SERIES_SOURCE.labels("raw")
 READY = Gauge("meterflow_api_ready", "1 while the last readiness check reached the database.")
 DB_ERRORS = Counter(
     "meterflow_api_db_errors_total", "Requests answered 503 because the database failed, by kind.", ["kind"]
@@ -35,6 +42,9 @@ class MetricsMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # labels() takes a lock and builds a key on every call; the few label sets a service sees are kept.
+        self._counters: dict[tuple[str, str, int], Counter] = {}
+        self._timers: dict[str, Histogram] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -54,5 +64,18 @@ class MetricsMiddleware:
         finally:
             # The router stores the matched route in the (shared) scope.
             route = getattr(scope.get("route"), "path", None) or UNMATCHED
-            REQUESTS.labels(route, scope["method"], str(status)).inc()
-            REQUEST_SECONDS.labels(route).observe(time.perf_counter() - started)
+            self._counter(route, scope["method"], status).inc()
+            self._timer(route).observe(time.perf_counter() - started)
+
+    def _counter(self, route: str, method: str, status: int) -> Counter:
+        key = (route, method, status)
+        counter = self._counters.get(key)
+        if counter is None:
+            counter = self._counters[key] = REQUESTS.labels(route, method, str(status))
+        return counter
+
+    def _timer(self, route: str) -> Histogram:
+        timer = self._timers.get(route)
+        if timer is None:
+            timer = self._timers[route] = REQUEST_SECONDS.labels(route)
+        return timer

@@ -11,7 +11,7 @@ import functools
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Final, Literal, TypeVar, cast
 from zoneinfo import ZoneInfo
 
@@ -19,7 +19,7 @@ from fastapi import APIRouter, Path, Query, Request
 from meterflow_obis import ObisCode, ObisError, decode
 from starlette.responses import Response
 
-from meterflow_api import domain
+from meterflow_api import domain, metrics
 from meterflow_api.config import Settings
 from meterflow_api.db import Database, Session
 from meterflow_api.domain import (
@@ -34,6 +34,7 @@ from meterflow_api.domain import (
     NotFound,
     Problems,
 )
+from meterflow_api.params import LeanParamsRoute
 from meterflow_api.render import csv_response, json_response
 from meterflow_api.schemas import (
     AutocorrelationResponse,
@@ -48,7 +49,7 @@ from meterflow_api.schemas import (
 )
 
 T = TypeVar("T")
-router = APIRouter()
+router = APIRouter(route_class=LeanParamsRoute)
 
 EXAMPLE_MUID: Final = domain.EXAMPLE_MUID
 
@@ -205,7 +206,13 @@ def _channel_meta(obis: str) -> tuple[str, str, str | None, str | None]:
 
 
 def _shown(ts: datetime, zone: ZoneInfo) -> datetime:
-    return ts if zone.key == "UTC" else ts.astimezone(zone)
+    return ts if zone.key == "UTC" else _in_zone(ts, zone)
+
+
+@functools.lru_cache(maxsize=65536)
+def _in_zone(ts: datetime, zone: ZoneInfo) -> datetime:
+    # Cached: series show the same bucket bounds again and again, and astimezone costs a few µs each.
+    return ts.astimezone(zone)
 
 
 # --- meters ------------------------------------------------------------------------------------------------
@@ -320,7 +327,8 @@ async def readings(
 
 # --- series ------------------------------------------------------------------------------------------------
 
-_AGG_COLUMN: Final = {"sum": "total", "avg": "mean", "min": "lo", "max": "hi", "count": "n"}
+# Position of each aggregate in a db.SeriesRow.
+_AGG_INDEX: Final = {"sum": 2, "avg": 3, "min": 4, "max": 5, "count": 6}
 
 
 @router.get(
@@ -359,18 +367,19 @@ async def series(
         channel = await _channel(db, common)
         lo, hi = domain.resolve_range(common.start, common.end, channel)
         plan = domain.plan_series(lo, hi, size, common.zone)
-        from_daily = (
-            _settings(request).series_from_aggregates
-            and database.daily_aggregate
-            and common.zone.key == "UTC"
-            and size.calendar
-            and _utc_midnight(lo)
-            and _utc_midnight(hi)
+        rollup = (
+            domain.hourly_rollup_plan(plan, open_end=common.end is None)
+            if _settings(request).series_from_aggregates and await database.uses_hourly_rollup(db)
+            else None
         )
-        rows = await db.series(common.muid, channel.obis, plan, from_daily=from_daily)
-    column = _AGG_COLUMN[aggregate]
+        if rollup is None:
+            rows = await db.series(common.muid, channel.obis, plan)
+        else:
+            rows = await db.series_from_hourly(common.muid, channel.obis, *rollup)
+    (metrics.SERIES_FROM_RAW if rollup is None else metrics.SERIES_FROM_ROLLUP).inc()
+    value_at = _AGG_INDEX[aggregate]
     zone = common.zone
-    points = [(_shown(r["start"], zone), _shown(r["end"], zone), r[column] if r["n"] else None, r["n"]) for r in rows]
+    points = [(_shown(r[0], zone), _shown(r[1], zone), r[value_at] if r[6] else None, r[6]) for r in rows]
     if fmt == "csv":
         return csv_response(["start", "end", "value", "count"], points, "series.csv")
     return json_response(
@@ -384,11 +393,6 @@ async def series(
             "points": [{"start": p[0], "end": p[1], "value": p[2], "count": p[3]} for p in points],
         }
     )
-
-
-def _utc_midnight(ts: datetime) -> bool:
-    utc = ts.astimezone(UTC)
-    return utc.hour == utc.minute == utc.second == utc.microsecond == 0
 
 
 # --- profile, stats, autocorrelation ------------------------------------------------------------------------
