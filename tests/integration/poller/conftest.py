@@ -3,8 +3,9 @@ this test's bucket and topics, with short timeouts so failover and retries happe
 
 from __future__ import annotations
 
+import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,10 +73,11 @@ def pollers(servers: Servers, topics: Topics, bucket: str, tmp_path: Path) -> It
 class MotoServer:
     """A moto S3 server of this test's own, so the test can take S3 away and bring it back."""
 
-    def __init__(self, log_path: Path) -> None:
+    def __init__(self, log_path: Path, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
+        self.env = env or {}
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> MotoServer:
@@ -86,6 +88,7 @@ class MotoServer:
                 stderr=subprocess.STDOUT,
                 cwd=REPO,
                 start_new_session=True,
+                env={**os.environ, **self.env},
             )
 
         def up() -> bool:
@@ -102,13 +105,13 @@ class MotoServer:
             self.process.kill()
             self.process.wait(10)
 
-    def client(self) -> Any:
+    def client(self, service: str = "s3", credentials: Mapping[str, str] = LOCAL_CREDENTIALS) -> Any:
         return boto3.client(
-            "s3",
+            service,
             endpoint_url=self.url,
             region_name="us-east-1",
-            aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
         )
 
 

@@ -4,10 +4,11 @@ deleted and malformed objects, and how it reports a bucket that does not exist."
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Pollers
+from conftest import MotoServer, Pollers
 from poller_harness import (
     START,
     checkpoint_log,
@@ -192,3 +193,56 @@ def poll_summary(text: str) -> dict[str, Any]:
     summaries = [e for e in log_events(text) if e.get("event") == "poll done"]
     assert summaries, text[-2000:]
     return summaries[-1]
+
+
+async def test_an_object_s3_refuses_to_read_is_skipped_and_published_once_readable(
+    servers: Servers, topics: Topics, tmp_path: Path, pollers: Pollers
+) -> None:
+    # moto checks IAM policies once INITIAL_NO_AUTH_ACTION_COUNT requests have passed unchecked: the setup
+    # below makes exactly that many (two users, their policies and keys), everything after is authorized.
+    setup_actions = 6
+    moto = MotoServer(tmp_path / "moto-iam.log", env={"INITIAL_NO_AUTH_ACTION_COUNT": str(setup_actions)}).start()
+    try:
+        bucket = unique("mf-iam-")
+        iam = moto.client("iam")
+        keys = {}
+        for user in ("admin", "poller"):
+            iam.create_user(UserName=user)
+            policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+            if user == "poller":
+                # Everything, except reading one key (as an object ACL or a per-key bucket policy would).
+                policy["Statement"].append(
+                    {"Effect": "Deny", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{bucket}/locked.json"}
+                )
+            iam.put_user_policy(UserName=user, PolicyName="access", PolicyDocument=json.dumps(policy))
+            key = iam.create_access_key(UserName=user)["AccessKey"]
+            keys[user] = {"AWS_ACCESS_KEY_ID": key["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
+        admin = moto.client(credentials=keys["admin"])
+        admin.create_bucket(Bucket=bucket)
+        admin.put_object(Bucket=bucket, Key="open.json", Body=document(50))
+        admin.put_object(Bucket=bucket, Key="locked.json", Body=document(40))
+        as_poller = {"S3_ENDPOINT_URL": moto.url, "POLLER_BUCKET": bucket, **keys["poller"]}
+
+        process = pollers.once(**as_poller)  # exit 0: the poll succeeds without the locked object
+
+        assert {b.source.key for b in await raw_batches(servers.kafka, topics.raw)} == {"open.json"}
+        assert set(await latest_checkpoints(servers.kafka, topics.checkpoints)) == {f"{bucket}/open.json"}
+        log = process.log_path.read_text()
+        assert "object unreadable" in log and "locked.json" in log and "AccessDenied" in log
+
+        # The permission is fixed: the next poll publishes the object it skipped, and only that one.
+        everything = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+        moto.client("iam", credentials=keys["admin"]).put_user_policy(
+            UserName="poller", PolicyName="access", PolicyDocument=json.dumps(everything)
+        )
+        pollers.once(**as_poller)
+
+        batches = await raw_batches(servers.kafka, topics.raw)
+        assert covered_indices(batches, "locked.json") == set(range(40))
+        assert sum(1 for b in batches if b.source.key == "open.json") == 1
+        assert set(await latest_checkpoints(servers.kafka, topics.checkpoints)) == {
+            f"{bucket}/open.json",
+            f"{bucket}/locked.json",
+        }
+    finally:
+        moto.kill()

@@ -39,7 +39,7 @@ from meterflow_poller import metrics
 from meterflow_poller.config import Settings
 from meterflow_poller.domain import Chunk, Leadership, MalformedObject, ObjectInfo, Outcome, Planner
 from meterflow_poller.kafka import Election, KafkaStateError, Publisher, SoleLeader, load_checkpoints
-from meterflow_poller.s3 import ObjectGone, S3Error, S3Source
+from meterflow_poller.s3 import ObjectGone, ObjectUnreadable, S3Error, S3Source
 
 log = structlog.get_logger("meterflow.poller")
 
@@ -272,7 +272,10 @@ class Poller:
             "poll done",
             bucket=s.bucket,
             seconds=round(time.perf_counter() - started, 3),
-            **{k: counts[k] for k in ("listed", "new", "changed", "skipped", "published", "failed", "vanished")},
+            **{
+                k: counts[k]
+                for k in ("listed", "new", "changed", "skipped", "published", "failed", "vanished", "unreadable")
+            },
             deleted=counts["deleted"],
         )
 
@@ -287,6 +290,12 @@ class Poller:
             metrics.OBJECTS.labels(outcome="vanished").inc()
             log.info("object changed during the poll; left to the next poll", key=obj.key, detail=str(error))
             return "vanished"
+        except ObjectUnreadable as error:
+            # No checkpoint: once the permission is fixed, the next poll publishes it (from its start, if
+            # the refusal came mid-object: the writer's upsert makes the repeat harmless).
+            metrics.OBJECTS.labels(outcome="unreadable").inc()
+            log.warning("object unreadable; skipped, tried again next poll", key=obj.key, detail=str(error))
+            return "unreadable"
         if streamed.fault is not None:
             await self.dead_letter(obj, streamed)
         # Written even for a rejected object, so it is not retried every poll until it changes.

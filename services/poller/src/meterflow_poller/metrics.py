@@ -7,7 +7,8 @@ from prometheus_client import Counter, Gauge, Histogram
 OBJECTS = Counter(
     "meterflow_poller_objects_total",
     "Objects per poll, by outcome: listed, then new, changed or skipped; of those published: failed "
-    "(rejected to the DLQ) or vanished (changed during the poll); deleted (checkpoint tombstoned).",
+    "(rejected to the DLQ), vanished (changed during the poll) or unreadable (S3 refused to read it: skipped, "
+    "tried again next poll); deleted (checkpoint tombstoned).",
     ["outcome"],
 )
 BYTES_PUBLISHED = Counter("meterflow_poller_published_bytes_total", "Source bytes read and published.")

@@ -37,6 +37,9 @@ _CONFIG_ERRORS = {
 }
 # The object changed or vanished between listing and reading: the next poll sees its new state.
 _GONE = {"NoSuchKey", "PreconditionFailed", "412"}
+# Reading one object was refused while listing the bucket worked: an object ACL, a bucket policy on some
+# keys, an encryption key the poller may not use. That object is skipped; the others are polled.
+_DENIED = {"AccessDenied", "403"}
 
 
 class S3Error(MeterflowError):
@@ -45,6 +48,12 @@ class S3Error(MeterflowError):
 
 class ObjectGone(MeterflowError):
     """The listed version of the object is no longer there (deleted or overwritten since the listing)."""
+
+    retriable = True
+
+
+class ObjectUnreadable(MeterflowError):
+    """S3 refuses to read this object; it is skipped, and tried again every poll until that changes."""
 
     retriable = True
 
@@ -141,6 +150,11 @@ def translate_errors(bucket: str, key: str | None = None) -> Iterator[None]:
         code = str(error.response.get("Error", {}).get("Code", ""))
         if key is not None and code in _GONE:
             raise ObjectGone(f"s3://{bucket}/{key} changed or vanished since it was listed ({code})") from error
+        if key is not None and code in _DENIED:
+            raise ObjectUnreadable(
+                f"s3://{bucket}/{key}: reading it was refused ({code}) although the bucket lists; check the "
+                "object's ACL, the bucket policy and, for encrypted objects, the poller's access to the key"
+            ) from error
         if code in _CONFIG_ERRORS:
             raise S3Error(
                 f"S3 bucket {bucket!r}: {_CONFIG_ERRORS[code]} ({code}). Check POLLER_BUCKET, "
