@@ -19,8 +19,9 @@ The load generator is wrk (Debian's package; `make bench` installs it) with a Lu
 percentiles; without wrk, a minimal asyncio HTTP/1.1 keep-alive client (--client raw) takes its place. It
 shares the machine with the server and PostgreSQL. Per run: req/s, latency percentiles, non-200 answers,
 and the CPU time per request of the API processes, of the PostgreSQL backends serving the benchmark
-database and of the load generator. Per scenario, ``at_slo`` is the run with the most req/s among those
-with p99 <= 50 ms. Prints one JSON document on stdout; progress goes to stderr.
+database and of the load generator. Every concurrency is measured --repeat times (round after round) and
+the medians are reported; per scenario, ``at_slo`` is the concurrency with the most req/s among those with
+p99 <= 50 ms. Prints one JSON document on stdout; progress goes to stderr.
 """
 
 from __future__ import annotations
@@ -360,10 +361,30 @@ def measure(
     }
 
 
-def at_slo(runs: list[dict[str, Any]], p99_ms: float = 50.0) -> dict[str, Any] | None:
-    """The run with the most req/s among those without errors and with p99 <= p99_ms."""
-    within = [run for run in runs if run.get("errors") == 0 and run.get("p99_ms", math.inf) <= p99_ms]
-    return max(within, key=lambda run: run["rps"], default=None)
+def medians(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per concurrency, the median of each figure over the repeated runs (the machine is shared and noisy)."""
+    summary = []
+    for concurrency in sorted({run["concurrency"] for run in runs}):
+        same = [run for run in runs if run["concurrency"] == concurrency]
+        figures = {
+            key: round(statistics.median(run[key] for run in same), 2)
+            for key in ("rps", "p50_ms", "p90_ms", "p99_ms", "max_ms")
+        }
+        cpu = {
+            kind: round(statistics.median(run["cpu_ms_per_request"][kind] for run in same), 3)
+            for kind in same[0]["cpu_ms_per_request"]
+        }
+        errors = sum(run["errors"] for run in same)
+        summary.append(
+            {"concurrency": concurrency, "runs": len(same), **figures, "errors": errors, "cpu_ms_per_request": cpu}
+        )
+    return summary
+
+
+def at_slo(summary: list[dict[str, Any]], p99_ms: float = 50.0) -> dict[str, Any] | None:
+    """The concurrency with the most (median) req/s among those without errors and with (median) p99 <= p99_ms."""
+    within = [row for row in summary if row.get("errors") == 0 and row.get("p99_ms", math.inf) <= p99_ms]
+    return max(within, key=lambda row: row["rps"], default=None)
 
 
 # --- main ---------------------------------------------------------------------------------------------------
@@ -380,11 +401,20 @@ def run_scenario(
         probe = httpx.get(url, timeout=10)
         probe.raise_for_status()
         runs = []
-        for concurrency in args.concurrency:
-            log(f"{scenario}: {len(probe.content)} bytes/response, {args.duration:.0f} s at c={concurrency}")
-            runs.append(measure(url, concurrency, args, server.pid, None if scenario == "ceiling" else database))
-            log(f"{scenario}: {json.dumps(runs[-1])}")
-        return {"path": path, "response_bytes": len(probe.content), "runs": runs, "at_slo": at_slo(runs)}
+        # Round after round over the concurrencies, so slow phases of a shared machine hit them all alike.
+        for _ in range(args.repeat):
+            for concurrency in args.concurrency:
+                log(f"{scenario}: {len(probe.content)} bytes/response, {args.duration:.0f} s at c={concurrency}")
+                runs.append(measure(url, concurrency, args, server.pid, None if scenario == "ceiling" else database))
+                log(f"{scenario}: {json.dumps(runs[-1])}")
+        summary = medians(runs)
+        return {
+            "path": path,
+            "response_bytes": len(probe.content),
+            "median": summary,
+            "at_slo": at_slo(summary),
+            "runs": runs,
+        }
     finally:
         stop_server(server)
 
@@ -408,11 +438,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dsn", help="use this database as it is (needs --muid) instead of a scratch one")
     parser.add_argument("--muid", help="meter to query with --dsn")
     parser.add_argument("--meters", type=int, default=100, help="meter-months in the scratch database")
-    parser.add_argument("--duration", type=float, default=15.0, help="measured seconds per run")
+    parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per run")
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds before each run")
     parser.add_argument(
         "--concurrency", type=concurrency_list, default=[4, 8, 16], help="connections in flight, one run each"
     )
+    parser.add_argument("--repeat", type=int, default=3, help="rounds over the concurrencies; medians are reported")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
     parser.add_argument("--pool-size", type=int, default=4, help="database connections per worker")
     parser.add_argument(
@@ -468,6 +499,7 @@ def main(argv: list[str] | None = None) -> int:
             "workers": args.workers,
             "pool_size_per_worker": args.pool_size,
             "concurrency": args.concurrency,
+            "repeat": args.repeat,
             "client": args.client,
             "duration_s": args.duration,
             "warmup_s": args.warmup,

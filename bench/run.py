@@ -369,10 +369,11 @@ def companion_lines(results: dict[str, Any]) -> list[str]:
     api = results.get("api")
     if isinstance(api, dict) and isinstance(api.get("results"), dict):
         for scenario, figures in api["results"].items():
-            for run in figures.get("runs", []) if isinstance(figures, dict) else []:
+            for row in figures.get("median", []) if isinstance(figures, dict) else []:
                 lines.append(
-                    f"  API {scenario:<9} c={run.get('concurrency', '-'):<3} {run.get('rps', '-')} req/s, "
-                    f"p50 {run.get('p50_ms', '-')} ms, p99 {run.get('p99_ms', '-')} ms, errors {run.get('errors', '-')}"
+                    f"  API {scenario:<9} c={row.get('concurrency', '-'):<3} {row.get('rps', '-')} req/s, "
+                    f"p50 {row.get('p50_ms', '-')} ms, p99 {row.get('p99_ms', '-')} ms, "
+                    f"errors {row.get('errors', '-')} (medians of {row.get('runs', '-')} runs)"
                 )
             if isinstance(figures, dict) and "error" in figures:
                 lines.append(f"  API {scenario:<9} {figures['error']}")

@@ -92,7 +92,8 @@ ORDER BY b.s
 # From the hourly rollup (readings_hourly: a table kept current by triggers on plain PostgreSQL, a continuous
 # aggregate on TimescaleDB) when every bucket bound is a whole UTC hour: a quarter of the rows for 15-minute
 # data. width_bucket finds each hour's bucket in the sorted bounds ($3); only non-empty buckets come back,
-# by 1-based index. The mean is total/n, equal to avg(value) over the raw rows up to float rounding.
+# by 1-based index, in no particular order. The mean is total/n, equal to avg(value) over the raw rows up
+# to float rounding.
 _SERIES_FROM_HOURLY = """
 SELECT width_bucket(bucket, $3::timestamptz[]) AS i,
        sum(total) AS total, sum(total) / sum(n) AS mean, min(min_value) AS lo, max(max_value) AS hi,
@@ -100,7 +101,6 @@ SELECT width_bucket(bucket, $3::timestamptz[]) AS i,
 FROM readings_hourly
 WHERE muid = $1 AND obis = $2 AND bucket >= $4 AND bucket < $5
 GROUP BY 1
-ORDER BY 1
 """
 
 # GROUPING(weekday, hour): 0 = one cell of the 7x24 matrix, 1 = a weekday, 2 = an hour of day.
