@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, NamedTuple
 
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
@@ -178,8 +178,16 @@ SELECT EXISTS (SELECT 1 FROM timescaledb_information.continuous_aggregates WHERE
 """
 
 
-# start, end, total, mean, min, max, count of one bucket (aggregates None when count is 0)
-SeriesRow = tuple[datetime, datetime, float | None, float | None, float | None, float | None, int]
+class SeriesRow(NamedTuple):
+    """One bucket of a series: its bounds and aggregates (None when count is 0)."""
+
+    start: datetime
+    end: datetime
+    total: float | None
+    mean: float | None
+    lo: float | None
+    hi: float | None
+    n: int  # readings in the bucket
 
 
 @dataclass(frozen=True, slots=True)
@@ -381,7 +389,7 @@ class Session:
                 plan.start,
                 plan.end,
             )
-        return cast(list[SeriesRow], [tuple(row) for row in rows])
+        return [SeriesRow(*row) for row in rows]
 
     async def series_from_hourly(
         self, muid: uuid.UUID, obis: str, plan: SeriesPlan, edges: list[datetime]
@@ -393,7 +401,10 @@ class Session:
         for index in range(1, len(edges)):
             row = found.get(index)
             lo, hi = edges[index - 1], edges[index]
-            series.append((lo, hi, None, None, None, None, 0) if row is None else (lo, hi, *row[1:]))
+            if row is None:
+                series.append(SeriesRow(lo, hi, None, None, None, None, 0))
+            else:
+                series.append(SeriesRow(lo, hi, *row[1:]))
         return series
 
     async def profile(

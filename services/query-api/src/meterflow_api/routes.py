@@ -209,7 +209,7 @@ def _shown(ts: datetime, zone: ZoneInfo) -> datetime:
     return ts if zone.key == "UTC" else _in_zone(ts, zone)
 
 
-@functools.lru_cache(maxsize=65536)
+@functools.lru_cache(maxsize=4096)
 def _in_zone(ts: datetime, zone: ZoneInfo) -> datetime:
     # Cached: series show the same bucket bounds again and again, and astimezone costs a few µs each.
     return ts.astimezone(zone)
@@ -379,7 +379,7 @@ async def series(
     (metrics.SERIES_FROM_RAW if rollup is None else metrics.SERIES_FROM_ROLLUP).inc()
     value_at = _AGG_INDEX[aggregate]
     zone = common.zone
-    points = [(_shown(r[0], zone), _shown(r[1], zone), r[value_at] if r[6] else None, r[6]) for r in rows]
+    points = [(_shown(r.start, zone), _shown(r.end, zone), r[value_at] if r.n else None, r.n) for r in rows]
     if fmt == "csv":
         return csv_response(["start", "end", "value", "count"], points, "series.csv")
     return json_response(
