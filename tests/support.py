@@ -125,6 +125,16 @@ def service_env(overrides: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
+def series_source_counts() -> dict[str, float]:
+    """meterflow_api_series_source_total by source, from this process's registry (APIs built in-process)."""
+    from prometheus_client import REGISTRY
+
+    return {
+        source: REGISTRY.get_sample_value("meterflow_api_series_source_total", {"source": source}) or 0.0
+        for source in ("hourly_rollup", "raw")
+    }
+
+
 def metric_value(text: str, name: str, labels: str = "") -> float:
     """Sum of the samples of ``name`` (optionally only those whose label set contains ``labels``)."""
     total = 0.0

@@ -18,7 +18,7 @@ import httpx
 import numpy as np
 import pytest
 from meterflow_api.schemas import ReadingsResponse, SeriesResponse, StatsResponse
-from prometheus_client import REGISTRY
+from support import series_source_counts
 
 pytestmark = pytest.mark.integration
 
@@ -92,13 +92,6 @@ async def api(database: str, client_factory: ClientFactory, insert_rows: Inserte
 async def raw_api(database: str, client_factory: ClientFactory, api: httpx.AsyncClient) -> httpx.AsyncClient:
     """The same data, served with API_SERIES_FROM_AGGREGATES=false: every series from the raw rows."""
     return await client_factory(database, series_from_aggregates=False)
-
-
-def series_source_counts() -> dict[str, float]:
-    return {
-        source: REGISTRY.get_sample_value("meterflow_api_series_source_total", {"source": source}) or 0.0
-        for source in ("hourly_rollup", "raw")
-    }
 
 
 async def get_json(api: httpx.AsyncClient, url: str, **params: str | int) -> Any:

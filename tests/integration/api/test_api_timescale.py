@@ -24,7 +24,7 @@ import asyncpg
 import httpx
 import pytest
 from meterflow_writer.migrations import migrate
-from support import pglite_server
+from support import pglite_server, series_source_counts
 
 pytestmark = [pytest.mark.integration, pytest.mark.conformance]
 
@@ -124,35 +124,26 @@ async def check_series(api: httpx.AsyncClient, tz: str, interval: str, start: st
             assert point["value"] == (None if value is None else pytest.approx(value, rel=1e-12, abs=1e-12))
 
 
-def series_sources() -> dict[str, float]:
-    from prometheus_client import REGISTRY
-
-    return {
-        source: REGISTRY.get_sample_value("meterflow_api_series_source_total", {"source": source}) or 0.0
-        for source in ("hourly_rollup", "raw")
-    }
-
-
 async def test_series_on_timescale(timescale: str, client_factory: ClientFactory) -> None:
     api = await client_factory(
         timescale, series_from_aggregates=True, pool_max_size=1, statement_cache_size=0, search_path="public"
     )
     app: Any = cast(httpx.ASGITransport, api._transport).app
     assert app.state.db.hourly_rollup is True, "readings_hourly should be found as a continuous aggregate"
-    before = series_sources()
+    before = series_source_counts()
     # From the continuous aggregate: bucket bounds on whole UTC hours (5 aggregates per call).
     for interval in ("1d", "1w", "1mo"):
         await check_series(api, "UTC", interval, "2023-03-01", "2023-05-01")
     await check_series(api, "Europe/Zurich", "1d", "2023-03-20", "2023-04-03")
     await check_series(api, "UTC", "1d", "2023-03-20T12:00", "2023-04-02T06:00")
     await check_series(api, "Europe/Zurich", "1h", "2023-03-25", "2023-03-28")
-    after_rollup = series_sources()
+    after_rollup = series_source_counts()
     assert after_rollup["hourly_rollup"] - before["hourly_rollup"] == 6 * 5
     # Raw rows on the hypertable: a half-hour zone, 15-minute buckets, a range that starts within an hour.
     await check_series(api, "Asia/Kolkata", "1d", "2023-03-20", "2023-04-03")
     await check_series(api, "Europe/Zurich", "15m", "2023-03-25", "2023-03-27")
     await check_series(api, "UTC", "1d", "2023-03-20T12:15", "2023-04-02T06:00")
-    assert series_sources()["raw"] - after_rollup["raw"] == 3 * 5
+    assert series_source_counts()["raw"] - after_rollup["raw"] == 3 * 5
     stats = (await api.get(f"/v1/meters/{MUID}/stats")).json()
     assert stats["count"] == len(ROWS) and stats["expected"] == 14 * 96
     profile = await api.get(f"/v1/meters/{MUID}/profile", params={"tz": "Europe/Zurich"})
