@@ -16,13 +16,11 @@ from meterflow_api import domain
 from meterflow_api.domain import (
     INTERVALS,
     Channel,
-    InvalidRequest,
-    NotFound,
-    ParamError,
     Problems,
     bucket_bounds,
     plan_series,
 )
+from meterflow_api.errors import InvalidRequest, NotFound, ParamError
 from meterflow_obis import parse
 
 ZURICH = ZoneInfo("Europe/Zurich")

@@ -26,7 +26,7 @@ from starlette.responses import Response
 from meterflow_api import metrics
 from meterflow_api.config import Settings
 from meterflow_api.db import Database
-from meterflow_api.domain import ApiError, InvalidRequest
+from meterflow_api.errors import ApiError, InvalidRequest, NotFound
 from meterflow_api.render import json_response
 from meterflow_api.routes import router
 from meterflow_api.schemas import Health, Readiness
@@ -155,9 +155,8 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def api_error(_: Request, error: Exception) -> Response:
         if isinstance(error, InvalidRequest):
             detail = [{"loc": list(p.loc), "msg": p.msg, "type": "value_error"} for p in error.problems]
-            return json_response({"detail": detail}, status_code=error.status)
-        status = error.status if isinstance(error, ApiError) else 400
-        return json_response({"detail": str(error)}, status_code=status)
+            return json_response({"detail": detail}, status_code=_status_of(error))
+        return json_response({"detail": str(error)}, status_code=_status_of(error))
 
     async def database_error(request: Request, error: Exception) -> Response:
         kind = "timeout" if isinstance(error, asyncpg.QueryCanceledError | TimeoutError) else "unavailable"
@@ -192,6 +191,14 @@ def _add_error_handlers(app: FastAPI) -> None:
     for error_type in _DB_ERRORS:
         app.add_exception_handler(error_type, database_error)
     app.add_exception_handler(asyncpg.InvalidParameterValueError, parameter_rejected)
+
+
+# The HTTP status of each API error (errors.py keeps HTTP out of the domain); the first match wins.
+_STATUS_OF_ERROR: tuple[tuple[type[ApiError], int], ...] = ((InvalidRequest, 422), (NotFound, 404))
+
+
+def _status_of(error: Exception) -> int:
+    return next((status for kind, status in _STATUS_OF_ERROR if isinstance(error, kind)), 400)
 
 
 def app_from_env() -> FastAPI:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
-from meterflow_api.params import LeanParamsRoute, _lean_params
+from meterflow_api.routing import LeanParamsRoute, _lean_params
 from starlette.responses import Response
 
 

@@ -1,0 +1,86 @@
+"""The statistics maths: coverage, the profile views, and the autocorrelation of a series with gaps."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+BASE_LOAD_PERCENTILE: Final = 0.10
+
+
+def expected_intervals(start: datetime, end: datetime, step: timedelta) -> int:
+    """Number of whole or partial intervals of length ``step`` in [start, end)."""
+    if end <= start:
+        return 0
+    return math.ceil((end - start) / step)
+
+
+def coverage(count: int, expected: int) -> float | None:
+    return None if expected <= 0 else count / expected
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    by_hour: list[float | None]
+    by_weekday: list[float | None]
+    weekday_hour: list[list[float | None]]
+
+
+def assemble_profile(rows: Iterable[tuple[int, int | None, int | None, float]]) -> Profile:
+    """Rows of (grouping, weekday 0=Monday, hour, mean) from ``GROUP BY GROUPING SETS`` into the three views;
+    grouping 0 = a (weekday, hour) cell, 1 = a weekday, 2 = an hour of day."""
+    by_hour: list[float | None] = [None] * 24
+    by_weekday: list[float | None] = [None] * 7
+    matrix: list[list[float | None]] = [[None] * 24 for _ in range(7)]
+    for grouping, weekday, hour, mean in rows:
+        if grouping == 0 and weekday is not None and hour is not None:
+            matrix[weekday][hour] = mean
+        elif grouping == 1 and weekday is not None:
+            by_weekday[weekday] = mean
+        elif grouping == 2 and hour is not None:
+            by_hour[hour] = mean
+    return Profile(by_hour, by_weekday, matrix)
+
+
+def regular_series(timestamps: Sequence[datetime], values: Sequence[float], step: timedelta) -> npt.NDArray[np.float64]:
+    """Place readings on a regular grid of ``step`` from the first one; missing intervals are NaN.
+    A reading off the grid lands in the interval it starts in."""
+    if not timestamps:
+        return np.empty(0, dtype=np.float64)
+    origin = timestamps[0]
+    slots = [(ts - origin) // step for ts in timestamps]
+    grid = np.full(slots[-1] + 1, np.nan, dtype=np.float64)
+    grid[slots] = values
+    return grid
+
+
+def autocorrelation(series: npt.NDArray[np.float64], lags: Iterable[int]) -> list[float | None]:
+    """Sample autocorrelation r(k) of a regular series with gaps (NaN), per lag.
+
+    r(k) = sum over t with x[t] and x[t+k] both present of (x[t]-m)(x[t+k]-m) / sum over present t of (x[t]-m)^2,
+    m the mean of the present values: the textbook (biased) estimator, with missing values left out of
+    every sum (as statsmodels' acf(missing="conservative")). None where no pair exists or the series is
+    constant.
+    """
+    present = ~np.isnan(series)
+    if not present.any():
+        return [None for _ in lags]
+    centred = np.where(present, series - series[present].mean(), 0.0)
+    denominator = float(np.dot(centred, centred))
+    result: list[float | None] = []
+    for lag in lags:
+        if lag >= len(series) or denominator == 0.0:
+            result.append(None)
+            continue
+        pairs = present[:-lag] & present[lag:]
+        if not pairs.any():
+            result.append(None)
+            continue
+        result.append(float(np.dot(centred[:-lag], centred[lag:])) / denominator)
+    return result

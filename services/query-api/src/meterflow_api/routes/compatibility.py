@@ -1,0 +1,98 @@
+"""GET /meterdata/measurement: readings in the source company's own record format, as a drop-in."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from meterflow_api import domain
+from meterflow_api.domain import MAX_LIMIT, MEASUREMENT_DEFAULT_LIMIT, ONE_MICROSECOND, Channel, Problems
+from meterflow_api.errors import NotFound
+from meterflow_api.render import json_response
+from meterflow_api.routes.common import EXAMPLE_MUID, channel_meta, database, must, parse_meter_params, responses
+from meterflow_api.routing import LeanParamsRoute
+from meterflow_api.schemas import SourceRecordsResponse
+
+router = APIRouter(route_class=LeanParamsRoute)
+
+
+@router.get(
+    "/meterdata/measurement",
+    response_model=SourceRecordsResponse,
+    summary="Readings in the source company's own format",
+    description=(
+        'Drop-in for the energy company\'s endpoint: {"data": [records]} with the records as its files hold '
+        "them, newest first: one record per interval start (and quality) carrying the value of each selected "
+        "channel under its hex OBIS code. Integral values are written as JSON integers (0, as the source does), "
+        "others as the shortest exact decimal. At most limit records; for more, repeat with stop set to the "
+        "oldest timestamp received."
+    ),
+    responses=responses(),
+    tags=["compatibility"],
+)
+async def source_measurement(
+    request: Request,
+    muid: Annotated[str, Query(description="Meter id (UUID).", examples=[EXAMPLE_MUID])],
+    measurement: Annotated[
+        str | None,
+        Query(
+            description="energy or power (channels decoded as *_energy / *_power); default: every channel.",
+            examples=["energy"],
+        ),
+    ] = None,
+    start: Annotated[
+        str | None,
+        Query(description="First interval start (inclusive), ISO 8601; naive means UTC.", examples=["2023-02-01"]),
+    ] = None,
+    stop: Annotated[
+        str | None,
+        Query(description="End (exclusive), ISO 8601; naive means UTC.", examples=["2023-03-01"]),
+    ] = None,
+    limit: Annotated[
+        int, Query(description=f"Records at most, 1..{MAX_LIMIT}.", examples=[3000])
+    ] = MEASUREMENT_DEFAULT_LIMIT,
+) -> Response:
+    problems = Problems()
+    parsed = parse_meter_params(problems, muid, None, start, stop, "UTC", muid_in="query")
+    problems.attempt(("query", "limit"), lambda: domain.parse_limit(limit))
+    problems.raise_if_any()
+    params = must(parsed)
+    async with database(request).session() as session:
+        channels = await session.channels(params.muid)
+        if not channels:
+            raise NotFound(f"unknown meter {params.muid}: no readings stored for it")
+        groups: dict[str, list[Channel]] = defaultdict(list)
+        for channel in channels:
+            groups[domain.measurement_of(channel.obis)].append(channel)
+        if measurement is not None:
+            if measurement not in groups:
+                known = ", ".join(sorted(groups))
+                raise NotFound(f"meter {params.muid} has no {measurement!r} channels; its measurements: {known}")
+            groups = {measurement: groups[measurement]}
+        lo = params.start if params.start is not None else min(c.first for c in channels)
+        hi = params.end if params.end is not None else max(c.last for c in channels) + ONE_MICROSECOND
+        domain.check_order(lo, hi, params.zone)
+        fetched = [
+            (name, await session.source_records(params.muid, [c.obis for c in members], lo, hi, limit))
+            for name, members in sorted(groups.items())
+        ]
+    records: list[tuple[datetime, str, dict[str, Any]]] = []
+    tags_muid = str(params.muid)
+    for name, rows in fetched:
+        for ts, quality, codes, values in rows:
+            record: dict[str, Any] = {
+                "measurement": name,
+                "timestamp": domain.source_timestamp(ts),
+                "tags": {"muid": tags_muid, "quality": quality},
+            }
+            for code, value in zip(codes, values, strict=True):
+                record[channel_meta(code)[0]] = domain.source_number(value)
+            records.append((ts, name, record))
+    if len(fetched) > 1:
+        records.sort(key=lambda item: item[1])
+        records.sort(key=lambda item: item[0], reverse=True)
+    return json_response({"data": [record for _, _, record in records[:limit]]})
