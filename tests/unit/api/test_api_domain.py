@@ -344,3 +344,14 @@ def test_channel_cache_expires_and_stays_bounded(monkeypatch: pytest.MonkeyPatch
     off = db.ChannelCache(ttl_s=0)
     off.put(MUID, [IMPORT])
     assert off.get(MUID) is None
+
+
+def test_meters_cursor_round_trips_and_refuses_other_text() -> None:
+    for muid in (uuid.UUID(int=0), uuid.UUID(int=(1 << 128) - 1), uuid.uuid4()):
+        cursor = domain.encode_meters_cursor(muid)
+        assert domain.decode_meters_cursor(cursor) == muid
+        with pytest.raises(ParamError, match="next_cursor of the previous page unchanged"):
+            domain.decode_meters_cursor(cursor + "A")
+    for text in ("", "abc", "====", domain.encode_cursor(datetime(2023, 2, 1, tzinfo=UTC))):
+        with pytest.raises(ParamError, match="next_cursor of the previous page unchanged"):
+            domain.decode_meters_cursor(text)

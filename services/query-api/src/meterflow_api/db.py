@@ -3,7 +3,7 @@
 The queries read the raw ``readings`` rows and aggregate them in SQL, which is right for any time zone and
 for late or corrected data. The one exception: a series whose bucket bounds are all whole UTC hours (1h and
 longer buckets in zones with whole-hour offsets) is summed from the ``readings_hourly`` rollup when the
-database keeps one (see _SERIES_FROM_HOURLY and ``API_SERIES_FROM_AGGREGATES``).
+database keeps one (see sql.SERIES_FROM_HOURLY and ``API_SERIES_FROM_AGGREGATES``).
 """
 
 from __future__ import annotations
@@ -19,163 +19,10 @@ from typing import Any, NamedTuple
 import asyncpg
 from asyncpg.pool import PoolConnectionProxy
 
+from meterflow_api import sql
 from meterflow_api.domain import Channel, SeriesPlan
 
 ROLLUP_RECHECK_S = 60.0
-
-# Loose index scan: one probe per channel instead of reading every row of the meter, then the first and last
-# interval start of each channel from the (muid, obis, ts) primary key.
-_CHANNELS = """
-WITH RECURSIVE ch(obis) AS (
-    (SELECT obis FROM readings WHERE muid = $1 ORDER BY obis LIMIT 1)
-    UNION ALL
-    SELECT (SELECT r.obis FROM readings r WHERE r.muid = $1 AND r.obis > ch.obis ORDER BY r.obis LIMIT 1)
-    FROM ch WHERE ch.obis IS NOT NULL
-)
-SELECT ch.obis,
-       (SELECT r.ts FROM readings r WHERE r.muid = $1 AND r.obis = ch.obis ORDER BY r.ts ASC LIMIT 1) AS first,
-       (SELECT r.ts FROM readings r WHERE r.muid = $1 AND r.obis = ch.obis ORDER BY r.ts DESC LIMIT 1) AS last
-FROM ch
-WHERE ch.obis IS NOT NULL
-ORDER BY ch.obis
-"""
-
-_METERS = """
-SELECT muid, obis, min(ts) AS first, max(ts) AS last, count(*) AS n
-FROM readings
-GROUP BY muid, obis
-ORDER BY muid, obis
-"""
-
-_READINGS = """
-SELECT ts, value, quality
-FROM readings
-WHERE muid = $1 AND obis = $2 AND ts >= $3 AND ts < $4
-ORDER BY ts
-LIMIT $5
-"""
-
-# Fixed-length buckets (15m, 1h): an absolute grid from the first bucket start, aligned in Python to the
-# zone's wall clock. generate_series lists every bucket so empty ones come back with n = 0.
-_SERIES_FIXED = """
-WITH b AS (
-    SELECT generate_series($3::timestamptz, $4::timestamptz, $5::interval) AS s
-), r AS (
-    SELECT date_bin($5::interval, ts, $3::timestamptz) AS k,
-           sum(value) AS total, avg(value) AS mean, min(value) AS lo, max(value) AS hi, count(*) AS n
-    FROM readings
-    WHERE muid = $1 AND obis = $2 AND ts >= $6 AND ts < $7
-    GROUP BY 1
-)
-SELECT b.s AS start, b.s + $5::interval AS "end", r.total, r.mean, r.lo, r.hi, coalesce(r.n, 0) AS n
-FROM b LEFT JOIN r ON r.k = b.s
-ORDER BY b.s
-"""
-
-# Calendar buckets (1d, 1w, 1mo): list the buckets as wall-clock times in the zone and convert their bounds with
-# AT TIME ZONE (a day across a DST change is 23 or 25 hours), then aggregate each bucket's rows by an index
-# range scan: no per-row time-zone arithmetic and no sort, about twice as fast as date_trunc per row.
-_SERIES_CALENDAR = """
-WITH b AS (
-    SELECT l AT TIME ZONE $7 AS s, (l + make_interval(months => $5, days => $6)) AT TIME ZONE $7 AS e
-    FROM generate_series($3::timestamp, $4::timestamp, make_interval(months => $5, days => $6)) AS l
-)
-SELECT b.s AS start, b.e AS "end", r.total, r.mean, r.lo, r.hi, r.n
-FROM b CROSS JOIN LATERAL (
-    SELECT sum(value) AS total, avg(value) AS mean, min(value) AS lo, max(value) AS hi, count(*) AS n
-    FROM readings
-    WHERE muid = $1 AND obis = $2 AND ts >= greatest(b.s, $8) AND ts < least(b.e, $9)
-) r
-ORDER BY b.s
-"""
-
-# From the hourly rollup (readings_hourly: a table kept current by triggers on plain PostgreSQL, a continuous
-# aggregate on TimescaleDB) when every bucket bound is a whole UTC hour: a quarter of the rows for 15-minute
-# data. width_bucket finds each hour's bucket in the sorted bounds ($3); only non-empty buckets come back,
-# by 1-based index, in no particular order. The mean is total/n, equal to avg(value) over the raw rows up
-# to float rounding.
-_SERIES_FROM_HOURLY = """
-SELECT width_bucket(bucket, $3::timestamptz[]) AS i,
-       sum(total) AS total, sum(total) / sum(n) AS mean, min(min_value) AS lo, max(max_value) AS hi,
-       sum(n)::bigint AS n
-FROM readings_hourly
-WHERE muid = $1 AND obis = $2 AND bucket >= $4 AND bucket < $5
-GROUP BY 1
-"""
-
-# GROUPING(weekday, hour): 0 = one cell of the 7x24 matrix, 1 = a weekday, 2 = an hour of day.
-_PROFILE = """
-SELECT GROUPING(weekday, hour) AS g, weekday, hour, avg(value) AS mean
-FROM (
-    SELECT extract(isodow FROM l)::int - 1 AS weekday, extract(hour FROM l)::int AS hour, value
-    FROM (
-        SELECT ts AT TIME ZONE $3 AS l, value
-        FROM readings
-        WHERE muid = $1 AND obis = $2 AND ts >= $4 AND ts < $5
-    ) local_rows
-) t
-GROUP BY GROUPING SETS ((weekday, hour), (weekday), (hour))
-"""
-
-_STATS = """
-WITH r AS MATERIALIZED (
-    SELECT ts, value FROM readings WHERE muid = $1 AND obis = $2 AND ts >= $3 AND ts < $4
-), a AS (
-    SELECT count(*) AS n, sum(value) AS total, avg(value) AS mean,
-           percentile_cont($6::float8) WITHIN GROUP (ORDER BY value) AS base_load
-    FROM r
-), lo AS (
-    SELECT value, ts FROM r ORDER BY value ASC, ts ASC LIMIT 1
-), hi AS (
-    SELECT value, ts FROM r ORDER BY value DESC, ts ASC LIMIT 1
-), ph AS (
-    SELECT extract(hour FROM ts AT TIME ZONE $5)::int AS hour, avg(value) AS mean
-    FROM r GROUP BY 1 ORDER BY 2 DESC, 1 ASC LIMIT 1
-), st AS (
-    SELECT d, count(*) AS c
-    FROM (SELECT ts - lag(ts) OVER (ORDER BY ts) AS d FROM r) deltas
-    WHERE d > interval '0'
-    GROUP BY d ORDER BY c DESC, d ASC LIMIT 1
-)
-SELECT a.n, a.total, a.mean, a.base_load, lo.value AS min_value, lo.ts AS min_at, hi.value AS max_value,
-       hi.ts AS max_at, ph.hour AS peak_hour, st.d AS step
-FROM a LEFT JOIN lo ON true LEFT JOIN hi ON true LEFT JOIN ph ON true LEFT JOIN st ON true
-"""
-
-# The channel's usual interval: the most frequent gap between consecutive readings of a sample.
-_STEP = """
-SELECT d
-FROM (
-    SELECT ts - lag(ts) OVER (ORDER BY ts) AS d
-    FROM (SELECT ts FROM readings WHERE muid = $1 AND obis = $2 AND ts >= $3 ORDER BY ts LIMIT 2000) sample
-) deltas
-WHERE d > interval '0'
-GROUP BY d ORDER BY count(*) DESC, d ASC LIMIT 1
-"""
-
-_VALUES = """
-SELECT ts, value FROM readings WHERE muid = $1 AND obis = $2 AND ts >= $3 AND ts < $4 ORDER BY ts
-"""
-
-# The source API's records: one per interval start and quality, carrying every requested channel's value.
-_SOURCE_RECORDS = """
-SELECT ts, quality, array_agg(obis ORDER BY obis) AS codes, array_agg(value ORDER BY obis) AS vals
-FROM readings
-WHERE muid = $1 AND obis = ANY($2::text[]) AND ts >= $3 AND ts < $4
-GROUP BY ts, quality
-ORDER BY ts DESC, quality
-LIMIT $5
-"""
-
-# readings_hourly as a table (migration 0005, plain PostgreSQL) or a continuous aggregate (TimescaleDB); an
-# ordinary view over the raw rows (before 0005) would not be faster than the raw rows themselves.
-_HOURLY_TABLE = """
-SELECT coalesce((SELECT relkind = 'r' FROM pg_class WHERE oid = to_regclass('readings_hourly')), false)
-"""
-_TIMESCALEDB = "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')"
-_HOURLY_CAGG = """
-SELECT EXISTS (SELECT 1 FROM timescaledb_information.continuous_aggregates WHERE view_name = 'readings_hourly')
-"""
 
 
 class SeriesRow(NamedTuple):
@@ -192,8 +39,13 @@ class SeriesRow(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class ChannelSummary:
-    muid: str
+    """A row of /v1/meters: one channel of a meter."""
+
+    muid: uuid.UUID
     obis: str
+    quantity: str
+    direction: str | None
+    unit: str | None
     first: datetime
     last: datetime
     count: int
@@ -314,7 +166,7 @@ class Database:
             await connection.fetchval("SELECT 1", timeout=within_s)
 
     async def uses_hourly_rollup(self, session: Session) -> bool:
-        """Whether readings_hourly is materialized, so series may be summed from it (see _SERIES_FROM_HOURLY).
+        """Whether readings_hourly is materialized, so series may be summed from it (see sql.SERIES_FROM_HOURLY).
         Asked once, and again every ROLLUP_RECHECK_S while the answer is no: the migration may come later."""
         now = time.monotonic()
         if not self.hourly_rollup and now >= self._rollup_recheck_at:
@@ -347,38 +199,54 @@ class Session:
         return row
 
     async def hourly_rollup_available(self) -> bool:
-        if await self.conn.fetchval(_HOURLY_TABLE):
+        if await self.conn.fetchval(sql.HOURLY_TABLE):
             return True
-        return bool(await self.conn.fetchval(_TIMESCALEDB)) and bool(await self.conn.fetchval(_HOURLY_CAGG))
+        return bool(await self.conn.fetchval(sql.TIMESCALEDB)) and bool(await self.conn.fetchval(sql.HOURLY_CAGG))
 
     async def channels(self, muid: uuid.UUID) -> list[Channel]:
         cached = self.channel_cache.get(muid)
         if cached is not None:
             return cached
-        rows = await self._fetch(_CHANNELS, muid)
-        channels = [Channel(row["obis"], row["first"], row["last"]) for row in rows]
+        rows = await self._fetch(sql.CHANNELS, muid)
+        channels = [
+            Channel(
+                obis,
+                first,
+                last,
+                quantity,
+                direction,
+                unit,
+                measurement,
+                None if interval_s is None else timedelta(seconds=interval_s),
+            )
+            for obis, first, last, quantity, direction, unit, measurement, interval_s in rows
+        ]
         self.channel_cache.put(muid, channels)
         return channels
 
-    async def meters(self) -> list[ChannelSummary]:
-        rows = await self._fetch(_METERS)
-        return [ChannelSummary(str(row["muid"]), row["obis"], row["first"], row["last"], row["n"]) for row in rows]
+    async def meters(self, limit: int, after: uuid.UUID | None = None) -> list[ChannelSummary]:
+        """The channels of the first ``limit`` meters (by muid) after ``after``, by muid and obis."""
+        if after is None:
+            rows = await self._fetch(sql.METERS_FIRST, limit)
+        else:
+            rows = await self._fetch(sql.METERS_AFTER, limit, after)
+        return [ChannelSummary(*row) for row in rows]
 
     async def readings(
         self, muid: uuid.UUID, obis: str, start: datetime, end: datetime, limit: int
     ) -> list[asyncpg.Record]:
-        return await self._fetch(_READINGS, muid, obis, start, end, limit)
+        return await self._fetch(sql.READINGS, muid, obis, start, end, limit)
 
     async def series(self, muid: uuid.UUID, obis: str, plan: SeriesPlan) -> list[SeriesRow]:
         """Every bucket of the plan, aggregated from the raw rows."""
         interval = plan.interval
         if interval.fixed is not None:
             rows = await self._fetch(
-                _SERIES_FIXED, muid, obis, plan.first_utc, plan.last_utc, interval.fixed, plan.start, plan.end
+                sql.SERIES_FIXED, muid, obis, plan.first_utc, plan.last_utc, interval.fixed, plan.start, plan.end
             )
         else:
             rows = await self._fetch(
-                _SERIES_CALENDAR,
+                sql.SERIES_CALENDAR,
                 muid,
                 obis,
                 plan.first_local,
@@ -395,7 +263,7 @@ class Session:
         self, muid: uuid.UUID, obis: str, plan: SeriesPlan, edges: list[datetime]
     ) -> list[SeriesRow]:
         """The same from the hourly rollup; ``edges`` (UTC, whole hours) bound the plan's buckets."""
-        rows = await self._fetch(_SERIES_FROM_HOURLY, muid, obis, edges, plan.start, plan.end)
+        rows = await self._fetch(sql.SERIES_FROM_HOURLY, muid, obis, edges, plan.start, plan.end)
         found = {row[0]: row for row in rows}
         series: list[SeriesRow] = []
         for index in range(1, len(edges)):
@@ -410,13 +278,13 @@ class Session:
     async def profile(
         self, muid: uuid.UUID, obis: str, zone: str, start: datetime, end: datetime
     ) -> list[tuple[int, int | None, int | None, float]]:
-        rows = await self._fetch(_PROFILE, muid, obis, zone, start, end)
+        rows = await self._fetch(sql.PROFILE, muid, obis, zone, start, end)
         return [(row["g"], row["weekday"], row["hour"], row["mean"]) for row in rows]
 
     async def stats(
         self, muid: uuid.UUID, obis: str, zone: str, start: datetime, end: datetime, percentile: float
     ) -> Stats:
-        row = await self._fetchrow(_STATS, muid, obis, start, end, zone, percentile)
+        row = await self._fetchrow(sql.STATS, muid, obis, start, end, zone, percentile)
         assert row is not None  # an aggregate without GROUP BY always yields one row
         return Stats(
             count=row["n"],
@@ -431,21 +299,13 @@ class Session:
             step=row["step"],
         )
 
-    async def step(self, muid: uuid.UUID, obis: str, since: datetime, channel_start: datetime) -> timedelta | None:
-        """The channel's usual interval from ``since`` on (from its first reading when too few follow)."""
-        row = await self._fetchrow(_STEP, muid, obis, since)
-        if row is None and since > channel_start:
-            row = await self._fetchrow(_STEP, muid, obis, channel_start)
-        step: timedelta | None = None if row is None else row["d"]
-        return step
-
     async def values(
         self, muid: uuid.UUID, obis: str, start: datetime, end: datetime
     ) -> tuple[list[datetime], list[float]]:
-        rows = await self._fetch(_VALUES, muid, obis, start, end)
+        rows = await self._fetch(sql.VALUES, muid, obis, start, end)
         return [row[0] for row in rows], [row[1] for row in rows]
 
     async def source_records(
         self, muid: uuid.UUID, codes: Sequence[str], start: datetime, end: datetime, limit: int
     ) -> list[asyncpg.Record]:
-        return await self._fetch(_SOURCE_RECORDS, muid, list(codes), start, end, limit)
+        return await self._fetch(sql.SOURCE_RECORDS, muid, list(codes), start, end, limit)

@@ -54,11 +54,17 @@ class MeterInfo(_Model):
 
 
 class MetersResponse(_Model):
-    model_config = _example({"meters": [{"muid": MUID_EXAMPLE, "channels": [_CHANNEL_EXAMPLE]}]})
+    model_config = _example(
+        {"meters": [{"muid": MUID_EXAMPLE, "channels": [_CHANNEL_EXAMPLE]}], "next_cursor": "lc4zZ8vOSk2749oIKDHXvQ"}
+    )
 
     meters: list[MeterInfo] = Field(
-        description="Every meter with readings, ordered by muid.",
+        description="Every meter with readings, ordered by muid (one page of them: see next_cursor).",
         examples=[[{"muid": MUID_EXAMPLE, "channels": [_CHANNEL_EXAMPLE]}]],
+    )
+    next_cursor: str | None = Field(
+        description="Pass as cursor to get the next page; null on the last page.",
+        examples=["lc4zZ8vOSk2749oIKDHXvQ"],
     )
 
 

@@ -1,14 +1,16 @@
-"""Channels of a meter: which one a request means and the range it defaults to."""
+"""Channels of a meter: what each measures (as the channels table holds it), which one a request means and
+the range it defaults to."""
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
-from meterflow_obis import ObisCode, ObisError, decode, parse
+from meterflow_obis import ObisCode, ObisError, parse
 
 from meterflow_api.domain.calendar import ONE_MICROSECOND
 from meterflow_api.errors import InvalidRequest, NotFound
@@ -18,9 +20,17 @@ DEFAULT_STEP: Final = timedelta(seconds=900)
 
 @dataclass(frozen=True, slots=True)
 class Channel:
-    obis: str
+    """One row of the channels table: a meter's OBIS channel, its first and last interval start and what it
+    measures (decoded once, when its first reading was written)."""
+
+    obis: str  # normalized, e.g. 1-0:1.29.0*255
     first: datetime
     last: datetime
+    quantity: str = "unknown"
+    direction: str | None = None
+    unit: str | None = None
+    measurement: str = "unknown"  # the source API's kind: energy, power, else the quantity
+    interval: timedelta | None = None  # the most frequent step between readings; None for a single reading
 
 
 def resolve_range(
@@ -41,7 +51,7 @@ def choose_channel(muid: uuid.UUID, requested: ObisCode | None, channels: Sequen
         raise InvalidRequest.one(
             ("query", "obis"),
             f"obis is required: meter {muid} has {len(channels)} channels: {describe_channels(channels)}; "
-            f"pass one, e.g. obis={_hex(channels[0].obis)}",
+            f"pass one, e.g. obis={hex_of(channels[0].obis)}",
         )
     for channel in channels:
         if channel.obis == requested.normalized:
@@ -53,24 +63,13 @@ def choose_channel(muid: uuid.UUID, requested: ObisCode | None, channels: Sequen
 
 
 def describe_channels(channels: Iterable[Channel]) -> str:
-    return ", ".join(f"{c.obis} ({_hex(c.obis)})" for c in channels)
+    return ", ".join(f"{c.obis} ({hex_of(c.obis)})" for c in channels)
 
 
-def _hex(obis: str) -> str:
+@functools.lru_cache(maxsize=4096)
+def hex_of(obis: str) -> str:
+    """A stored code as the source's 12 hex digits (as it is when it does not parse)."""
     try:
         return parse(obis).hex
     except ObisError:
         return obis
-
-
-def measurement_of(obis: str) -> str:
-    """The source API's ``measurement`` for a channel: energy or power, else the quantity itself."""
-    try:
-        quantity = decode(obis).quantity
-    except ObisError:
-        return "unknown"
-    if quantity.endswith("_energy"):
-        return "energy"
-    if quantity.endswith("_power"):
-        return "power"
-    return quantity

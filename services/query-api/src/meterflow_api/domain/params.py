@@ -25,6 +25,8 @@ T = TypeVar("T")
 DEFAULT_LIMIT: Final = 1000
 MAX_LIMIT: Final = 10_000
 MEASUREMENT_DEFAULT_LIMIT: Final = 10_000
+DEFAULT_METERS_LIMIT: Final = 100
+MAX_METERS_LIMIT: Final = 1000
 MAX_LAGS: Final = 20
 MAX_LAG: Final = 100_000
 EXAMPLE_MUID: Final = "95ce3367-cbce-4a4d-bbe3-da082831d7bd"
@@ -169,3 +171,23 @@ def decode_cursor(cursor: str) -> datetime:
     if value.tzinfo is None:
         raise ParamError(message)
     return value.astimezone(UTC)
+
+
+def encode_meters_cursor(last_muid: uuid.UUID) -> str:
+    """Opaque page cursor of /v1/meters: URL-safe base64 of the last listed meter id (its 16 bytes)."""
+    return base64.urlsafe_b64encode(last_muid.bytes).rstrip(b"=").decode("ascii")
+
+
+def decode_meters_cursor(cursor: str) -> uuid.UUID:
+    """The meter id a /v1/meters cursor carries; the next page lists the meters after it."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    except (binascii.Error, ValueError):
+        raw = b""
+    # Only the exact text encode_meters_cursor writes: base64 decoding skips stray characters.
+    if len(raw) != 16 or encode_meters_cursor(uuid.UUID(bytes=raw)) != cursor:
+        raise ParamError(
+            "cursor is not one /v1/meters returned: pass next_cursor of the previous page unchanged, "
+            "or leave cursor out for the first page"
+        )
+    return uuid.UUID(bytes=raw)

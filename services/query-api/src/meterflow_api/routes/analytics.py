@@ -17,7 +17,6 @@ from meterflow_api.routes.common import (
     StartParam,
     TzParam,
     bounded_range,
-    channel_meta,
     database,
     meter_params_or_422,
     must,
@@ -60,7 +59,7 @@ async def profile(
         {
             "muid": params.muid,
             "obis": channel.obis,
-            "unit": channel_meta(channel.obis)[3],
+            "unit": channel.unit,
             "tz": params.zone.key,
             "by_hour": result.by_hour,
             "by_weekday": result.by_weekday,
@@ -100,7 +99,7 @@ async def stats(
         result = await session.stats(
             params.muid, channel.obis, params.zone.key, lo, filter_hi, domain.BASE_LOAD_PERCENTILE
         )
-        step = result.step or await session.step(params.muid, channel.obis, lo, channel.first) or DEFAULT_STEP
+        step = result.step or channel.interval or DEFAULT_STEP
     hi = params.end if params.end is not None else channel.last + step
     expected = domain.expected_intervals(lo, hi, step)
     zone = params.zone
@@ -108,7 +107,7 @@ async def stats(
         {
             "muid": params.muid,
             "obis": channel.obis,
-            "unit": channel_meta(channel.obis)[3],
+            "unit": channel.unit,
             "tz": zone.key,
             "start": shown(lo, zone),
             "end": shown(hi, zone),
@@ -166,7 +165,7 @@ async def autocorrelation(
             session, params, domain.MAX_ACF_RANGE, domain.MAX_ACF_LABEL, "autocorrelation"
         )
         timestamps, values = await session.values(params.muid, channel.obis, lo, hi)
-        step = await session.step(params.muid, channel.obis, lo, channel.first) or DEFAULT_STEP
+    step = channel.interval or DEFAULT_STEP
     grid = domain.regular_series(timestamps, values, step)
     result = domain.autocorrelation(grid, lag_list)
     return json_response(

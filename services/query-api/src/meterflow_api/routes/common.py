@@ -8,7 +8,6 @@ pydantic models in ``schemas`` document the shapes and the tests hold the answer
 
 from __future__ import annotations
 
-import functools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,7 +15,7 @@ from typing import Annotated, Any, Final, Literal, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 from fastapi import Path, Query, Request
-from meterflow_obis import ObisCode, ObisError, decode
+from meterflow_obis import ObisCode
 
 from meterflow_api import domain
 from meterflow_api.config import Settings
@@ -167,13 +166,3 @@ async def bounded_range(
     lo, hi = domain.resolve_range(params.start, params.end, channel)
     domain.check_range(lo, hi, params.zone, max_range, label, what)
     return channel, lo, hi
-
-
-@functools.lru_cache(maxsize=4096)
-def channel_meta(obis: str) -> tuple[str, str, str | None, str | None]:
-    """(hex, quantity, direction, unit) of a stored code."""
-    try:
-        info = decode(obis)
-    except ObisError:
-        return obis, "unknown", None, None
-    return info.hex, info.quantity, info.direction, info.unit

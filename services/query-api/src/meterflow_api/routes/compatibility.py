@@ -13,7 +13,7 @@ from meterflow_api import domain
 from meterflow_api.domain import MAX_LIMIT, MEASUREMENT_DEFAULT_LIMIT, ONE_MICROSECOND, Channel, Problems
 from meterflow_api.errors import NotFound
 from meterflow_api.render import json_response
-from meterflow_api.routes.common import EXAMPLE_MUID, channel_meta, database, must, parse_meter_params, responses
+from meterflow_api.routes.common import EXAMPLE_MUID, database, must, parse_meter_params, responses
 from meterflow_api.routing import LeanParamsRoute
 from meterflow_api.schemas import SourceRecordsResponse
 
@@ -67,7 +67,7 @@ async def source_measurement(
             raise NotFound(f"unknown meter {params.muid}: no readings stored for it")
         groups: dict[str, list[Channel]] = defaultdict(list)
         for channel in channels:
-            groups[domain.measurement_of(channel.obis)].append(channel)
+            groups[channel.measurement].append(channel)
         if measurement is not None:
             if measurement not in groups:
                 known = ", ".join(sorted(groups))
@@ -90,7 +90,7 @@ async def source_measurement(
                 "tags": {"muid": tags_muid, "quality": quality},
             }
             for code, value in zip(codes, values, strict=True):
-                record[channel_meta(code)[0]] = domain.source_number(value)
+                record[domain.hex_of(code)] = domain.source_number(value)
             records.append((ts, name, record))
     if len(fetched) > 1:
         records.sort(key=lambda item: item[1])

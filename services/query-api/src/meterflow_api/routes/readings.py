@@ -17,7 +17,6 @@ from meterflow_api.routes.common import (
     ObisParam,
     StartParam,
     TzParam,
-    channel_meta,
     chosen_channel,
     database,
     must,
@@ -87,7 +86,7 @@ async def readings(
         {
             "muid": params.muid,
             "obis": channel.obis,
-            "unit": channel_meta(channel.obis)[3],
+            "unit": channel.unit,
             "readings": [{"ts": r[0] if utc else r[0].astimezone(zone), "value": r[1], "quality": r[2]} for r in rows],
             "next_cursor": next_cursor,
         }

@@ -17,7 +17,6 @@ from meterflow_api.routes.common import (
     ObisParam,
     StartParam,
     TzParam,
-    channel_meta,
     database,
     must,
     parse_meter_params,
@@ -70,7 +69,7 @@ async def series(
         {
             "muid": query.muid,
             "obis": result.channel.obis,
-            "unit": None if query.agg == "count" else channel_meta(result.channel.obis)[3],
+            "unit": None if query.agg == "count" else result.channel.unit,
             "interval": query.interval.name,
             "agg": query.agg,
             "tz": query.zone.key,
