@@ -7,7 +7,6 @@ COPY pyproject.toml uv.lock ./
 COPY libs libs
 COPY services services
 COPY tools tools
+# The schema migrations travel inside the meterflow-schema package (libs/schema).
 RUN uv sync --frozen --no-dev
-COPY infra/timescale/migrations infra/timescale/migrations
-ENV MIGRATIONS_DIR=/app/infra/timescale/migrations
 USER nobody

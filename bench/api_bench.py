@@ -104,7 +104,7 @@ def meter_months(meters: int) -> tuple[str, list[tuple[Any, ...]]]:
 async def prepare_database(admin_dsn: str, meters: int) -> tuple[str, str, str]:
     """Create, migrate and load a scratch database; returns (name, dsn, muid of the queried meter)."""
     import asyncpg
-    from meterflow_writer.migrations import migrate
+    from meterflow_schema import migrate
 
     name = f"mf_api_bench_{uuid.uuid4().hex[:10]}"
     admin = await asyncpg.connect(admin_dsn)

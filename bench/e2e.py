@@ -41,7 +41,7 @@ from meterflow_cli.demo import Household, readings_count
 from meterflow_cli.demo_cmd import render
 from meterflow_cli.topics_cmd import create_topics
 from meterflow_contracts import ALL_TOPICS, CHECKPOINTS, DLQ, RAW, READINGS
-from meterflow_writer.migrations import migrate
+from meterflow_schema import migrate
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

@@ -37,7 +37,7 @@ import httpx
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from meterflow_contracts import READINGS, ReadingBatch, SourcePosition
-from meterflow_writer.migrations import migrate
+from meterflow_schema import migrate
 
 TARGET_RATIO = 0.6
 TARGET_RSS_MB = 300

@@ -69,7 +69,7 @@ cmd_up() {
   bash "$REPO_ROOT/infra/kafka/kafka.sh" start
   bash "$REPO_ROOT/infra/timescale/pg.sh" start
   bash "$REPO_ROOT/infra/s3/s3.sh" start
-  (cd "$REPO_ROOT" && .venv/bin/meterflow-writer migrate && .venv/bin/meterflow topics create)
+  (cd "$REPO_ROOT" && .venv/bin/meterflow db migrate && .venv/bin/meterflow topics create)
   if ! (cd "$REPO_ROOT" && .venv/bin/python -c "import boto3,sys; c=boto3.client('s3', endpoint_url='$S3_ENDPOINT_URL'); sys.exit(0 if c.list_objects_v2(Bucket='$POLLER_BUCKET').get('KeyCount') else 1)" 2>/dev/null); then
     (cd "$REPO_ROOT" && .venv/bin/meterflow demo-data --meters "${DEMO_METERS:-20}" --days "${DEMO_DAYS:-28}" --bucket "$POLLER_BUCKET")
   fi

@@ -20,7 +20,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from meterflow_cli.topics_cmd import create_topics
 from meterflow_contracts import ALL_TOPICS, CHECKPOINTS, DLQ, RAW, READINGS
-from meterflow_writer.migrations import migrate
+from meterflow_schema import migrate
 from support import LOCAL_CREDENTIALS, REPO, Pipeline, Servers, Topics, unique
 
 

@@ -7,7 +7,7 @@
 #   infra/timescale/pg.sh restart   pg_ctl restart -m fast (reliability tests restart it under load)
 #   infra/timescale/pg.sh status    running or not, and where
 #   infra/timescale/pg.sh reset     stop and delete the data folder
-#   infra/timescale/pg.sh migrate   apply infra/timescale/migrations to $DATABASE_URL
+#   infra/timescale/pg.sh migrate   apply the schema migrations (meterflow_schema) to $DATABASE_URL
 #   infra/timescale/pg.sh psql      superuser psql over the unix socket
 #
 # Environment (all optional): PGPORT (5432), PGUSER/PGPASSWORD/PGDATABASE (meterflow x3: the app role,
@@ -231,7 +231,7 @@ cmd_reset() {
 cmd_migrate() {
   export DATABASE_URL="${DATABASE_URL:-postgresql://$APP_USER:$APP_PASSWORD@$HOST:$PORT/$APP_DB}"
   cd "$REPO"
-  uv run python -m meterflow_writer.migrations
+  uv run --frozen meterflow db migrate
 }
 
 cmd_psql() {

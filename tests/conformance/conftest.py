@@ -17,15 +17,11 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 from support import Servers, pglite_server
-
-REPO = Path(__file__).resolve().parents[2]
-MIGRATIONS_DIR = REPO / "infra" / "timescale" / "migrations"
 
 
 def with_database(dsn: str, database: str) -> str:

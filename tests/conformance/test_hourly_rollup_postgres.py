@@ -10,18 +10,15 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-import shutil
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import asyncpg
 import pytest
-from meterflow_writer.migrations import migrate
+from meterflow_schema import load_migrations, migrate, migrate_connection
 
 pytestmark = pytest.mark.integration
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "infra" / "timescale" / "migrations"
 OBIS = "1-0:1.29.0*255"
 START = datetime(2024, 3, 30, 22, 0, tzinfo=UTC)
 STEP = timedelta(minutes=15)
@@ -179,15 +176,10 @@ async def test_concurrent_writers_of_the_same_hours_add_up(pg_dsn: str, conn: as
     await assert_rollup_matches(conn)
 
 
-async def test_created_from_the_rows_already_there(pg_dsn: str, tmp_path: Path) -> None:
-    before_rollup = tmp_path / "migrations"
-    before_rollup.mkdir()
-    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
-        if path.name < "0005":
-            shutil.copy(path, before_rollup / path.name)
-    await migrate(pg_dsn, before_rollup)
+async def test_created_from_the_rows_already_there(pg_dsn: str) -> None:
     connection = await asyncpg.connect(pg_dsn)
     try:
+        await migrate_connection(connection, [m for m in load_migrations() if m.version < "0005"])
         await connection.copy_records_to_table("readings", records=rows(uuid.uuid4(), 12), columns=COLUMNS)
         assert await connection.fetchval("SELECT relkind::text FROM pg_class WHERE relname = 'readings_hourly'") == "v"
         await migrate(pg_dsn)

@@ -6,31 +6,38 @@ Run: uv run pytest tests/conformance/test_migrations_postgres.py -q   (fixtures:
 from __future__ import annotations
 
 import asyncio
-import shutil
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
 import pytest
-from meterflow_writer.migrations import (
+from meterflow_schema import (
     MigrationChecksumError,
     MigrationError,
-    default_migrations_dir,
     load_migrations,
     migrate,
+    packaged_migrations,
     split_statements,
     timescale_available,
 )
 
 pytestmark = pytest.mark.integration
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "infra" / "timescale" / "migrations"
-ALL_VERSIONS = [m.version for m in load_migrations(MIGRATIONS_DIR)]
+ALL_VERSIONS = [m.version for m in load_migrations()]
 
 
-def test_repository_migrations_are_found_and_ordered() -> None:
-    assert default_migrations_dir().resolve() == MIGRATIONS_DIR.resolve()
+def copy_packaged_migrations(directory: Path) -> None:
+    """The packaged migration files, byte for byte, in ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for entry in packaged_migrations().iterdir():
+        if entry.name.endswith(".sql"):
+            (directory / entry.name).write_bytes(entry.read_bytes())
+
+
+def test_packaged_migrations_are_found_and_ordered() -> None:
+    packaged = sorted(e.name for e in packaged_migrations().iterdir() if e.name.endswith(".sql"))
+    assert [m.filename for m in load_migrations()] == packaged
     assert sorted(ALL_VERSIONS) == ALL_VERSIONS
     assert ALL_VERSIONS[:4] == ["0001", "0002", "0003", "0004"]
 
@@ -43,7 +50,7 @@ async def test_migrations_apply_and_record_checksums(pg_dsn: str) -> None:
     try:
         rows = await conn.fetch("SELECT version, name, checksum FROM schema_migrations ORDER BY version")
         assert [(r["version"], r["name"], r["checksum"]) for r in rows] == [
-            (m.version, m.name, m.checksum) for m in load_migrations(MIGRATIONS_DIR)
+            (m.version, m.name, m.checksum) for m in load_migrations()
         ]
         assert not await timescale_available(conn)
     finally:
@@ -64,7 +71,7 @@ async def test_concurrent_runners_apply_each_migration_once(pg_dsn: str) -> None
 
 async def test_changed_applied_file_is_an_error(pg_dsn: str, tmp_path: Path) -> None:
     directory = tmp_path / "migrations"
-    shutil.copytree(MIGRATIONS_DIR, directory)
+    copy_packaged_migrations(directory)
     await migrate(pg_dsn, directory)
     changed = directory / "0002_readings.sql"
     changed.write_text(changed.read_text() + "\n-- an innocent-looking edit\n")

@@ -12,17 +12,16 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
-from meterflow_writer.migrations import load_migrations, migrate, timescale_available
+from channel_truth import expected_channels, stored_channels
+from meterflow_schema import load_migrations, migrate, migrate_connection, timescale_available
 
 pytestmark = pytest.mark.conformance
 
-MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "infra" / "timescale" / "migrations"
-ALL_VERSIONS = [m.version for m in load_migrations(MIGRATIONS_DIR)]
+ALL_VERSIONS = [m.version for m in load_migrations()]
 
 OBIS = "1-0:1.29.0*255"
 METERS = [uuid.UUID("00000000-0000-4000-8000-00000000a001"), uuid.UUID("00000000-0000-4000-8000-00000000a002")]
@@ -102,15 +101,17 @@ async def connect(dsn: str) -> AsyncIterator[asyncpg.Connection]:
 async def timescale(pglite_dsn: str) -> str:
     """The PGlite TimescaleDB server, migrated from scratch, holding the fixture rows.
 
-    PGlite has one database and no DROP DATABASE, so the server must be fresh: leftover materializations
-    would hide the real-time aggregation checked here. (Wiping it with DROP SCHEMA public does not work on
-    PGlite: later CREATE TABLEs land in pg_catalog.)"""
+    The rows go in before the channels migration (0006), so that its backfill runs over a populated
+    hypertable. PGlite has one database and no DROP DATABASE, so the server must be fresh: leftover
+    materializations would hide the real-time aggregation checked here. (Wiping it with DROP SCHEMA public
+    does not work on PGlite: later CREATE TABLEs land in pg_catalog.)"""
     async with connect(pglite_dsn) as conn:
         if await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL"):
             pytest.fail(f"{pglite_dsn} already holds a migrated schema: the suite needs a freshly started server")
-    assert await migrate(pglite_dsn) == ALL_VERSIONS
-    async with connect(pglite_dsn) as conn:
+        before_channels = [m for m in load_migrations() if m.version < "0006"]
+        applied = await migrate_connection(conn, before_channels)
         await conn.execute(INSERT_MANY, *zip(*fixture_rows(), strict=True))
+    assert applied + await migrate(pglite_dsn) == ALL_VERSIONS
     return pglite_dsn
 
 
@@ -133,6 +134,13 @@ async def test_every_migration_applies_and_reapplying_is_a_no_op(timescale: str)
         assert (await conn.fetchval("SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'")).startswith(
             "2."
         )
+
+
+async def test_channels_backfilled_from_the_hypertable(timescale: str) -> None:
+    async with connect(timescale) as conn:
+        stored = await stored_channels(conn)
+    assert stored == expected_channels([(muid, obis, ts) for muid, obis, ts, _, _ in fixture_rows()])
+    assert [(c[2], c[5], c[6], c[9]) for c in stored] == [("active_energy", "energy", 900, 288)] * len(METERS)
 
 
 async def test_readings_is_a_hypertable_on_ts(timescale: str) -> None:

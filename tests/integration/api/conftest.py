@@ -23,7 +23,7 @@ import pytest
 from meterflow_api.config import Settings
 from meterflow_api.main import create_app
 from meterflow_obis import parse
-from meterflow_writer.migrations import migrate
+from meterflow_schema import migrate, refresh_channels
 from support import Servers
 
 REPO = Path(__file__).resolve().parents[3]
@@ -72,11 +72,14 @@ async def database(servers: Servers) -> AsyncIterator[str]:
 
 
 async def _insert_rows(dsn: str, rows: Iterable[Row]) -> None:
+    records = list(rows)
     conn = await asyncpg.connect(dsn)
     try:
         await conn.copy_records_to_table(
-            "readings", records=list(rows), columns=["muid", "obis", "ts", "value", "quality"]
+            "readings", records=records, columns=["muid", "obis", "ts", "value", "quality"]
         )
+        # Plain SQL bypasses the writer, which keeps channels current: recompute the channels touched.
+        await refresh_channels(conn, {(r[0], r[1]) for r in records})
         await conn.execute("ANALYZE readings")
     finally:
         await conn.close()

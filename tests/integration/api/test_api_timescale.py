@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import httpx
 import pytest
-from meterflow_writer.migrations import migrate
+from meterflow_schema import migrate, refresh_channels
 from support import pglite_server, series_source_counts
 
 pytestmark = [pytest.mark.integration, pytest.mark.conformance]
@@ -77,6 +77,7 @@ async def loaded(dsn: str) -> AsyncIterator[str]:
         await conn.executemany(
             "INSERT INTO readings (muid, obis, ts, value, quality) VALUES ($1, $2, $3, $4, $5)", ROWS
         )
+        await refresh_channels(conn, {(r[0], r[1]) for r in ROWS})
         # Materialize the older part only: the rollup path must join materialized and real-time buckets.
         await conn.execute("CALL refresh_continuous_aggregate('readings_hourly', NULL, '2023-03-27'::timestamptz)")
     finally:
@@ -85,6 +86,7 @@ async def loaded(dsn: str) -> AsyncIterator[str]:
     conn = await connect(dsn)
     try:
         await conn.execute("DELETE FROM readings WHERE muid = $1", MUID)
+        await refresh_channels(conn, {(r[0], r[1]) for r in ROWS})
         await conn.execute("CALL refresh_continuous_aggregate('readings_hourly', NULL, NULL)")
     finally:
         await conn.close()

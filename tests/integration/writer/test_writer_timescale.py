@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import pytest
+from meterflow_schema import migrate
 from meterflow_writer.db import Database
 from meterflow_writer.domain import Row
-from meterflow_writer.migrations import migrate
 from support import pglite_server
 
 if TYPE_CHECKING:

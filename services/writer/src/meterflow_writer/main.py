@@ -28,6 +28,7 @@ from meterflow_kit.backoff import backoff_delays
 from meterflow_kit.lifecycle import install_stop_signals, sleep_or_stop
 from meterflow_kit.logs import configure_logging
 from meterflow_kit.ops import OpsServer
+from meterflow_schema import migrate
 from pydantic import ValidationError
 
 from meterflow_writer import metrics
@@ -403,8 +404,6 @@ def cli() -> None:
     settings = Settings()  # database_url comes from the environment
     configure_logging("writer", settings.log_level)
     if args.command == "migrate":
-        from meterflow_writer.migrations import migrate
-
         asyncio.run(migrate(str(settings.database_url)))
         return
     asyncio.run(serve(settings))
