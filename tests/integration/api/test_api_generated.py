@@ -18,6 +18,7 @@ import httpx
 import numpy as np
 import pytest
 from meterflow_api.schemas import ReadingsResponse, SeriesResponse, StatsResponse
+from meterflow_schema import refresh_channels
 from support import series_source_counts
 
 pytestmark = pytest.mark.integration
@@ -335,6 +336,7 @@ async def test_corrections_show_at_once_in_rollup_series(
     finally:
         # The module's other tests know only their own meters.
         await conn.execute("DELETE FROM readings WHERE muid = $1", muid)
+        await refresh_channels(conn, [(muid, IMPORT)])
         await conn.close()
 
 

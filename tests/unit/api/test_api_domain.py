@@ -22,6 +22,7 @@ from meterflow_api.domain import (
 )
 from meterflow_api.errors import InvalidRequest, NotFound, ParamError
 from meterflow_obis import parse
+from meterflow_schema.channels import describe_obis
 
 ZURICH = ZoneInfo("Europe/Zurich")
 KOLKATA = ZoneInfo("Asia/Kolkata")
@@ -264,9 +265,10 @@ def test_default_range_is_the_channel_data() -> None:
 
 
 def test_measurement_and_unit() -> None:
-    assert domain.measurement_of("1-0:1.29.0*255") == "energy"
-    assert domain.measurement_of("1-0:1.7.0*255") == "power"
-    assert domain.measurement_of("1-0:32.7.0*255") == "voltage"
+    # The API reads a channel's measurement from the channels table, written with this decoding.
+    assert describe_obis("1-0:1.29.0*255").measurement == "energy"
+    assert describe_obis("1-0:1.7.0*255").measurement == "power"
+    assert describe_obis("1-0:32.7.0*255").measurement == "voltage"
 
 
 # --- statistics ---------------------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ class SeriesRow(NamedTuple):
 class ChannelSummary:
     """A row of /v1/meters: one channel of a meter."""
 
-    muid: uuid.UUID
+    muid: str
     obis: str
     quantity: str
     direction: str | None
@@ -230,7 +230,7 @@ class Session:
             rows = await self._fetch(sql.METERS_FIRST, limit)
         else:
             rows = await self._fetch(sql.METERS_AFTER, limit, after)
-        return [ChannelSummary(*row) for row in rows]
+        return [ChannelSummary(str(row[0]), *row[1:]) for row in rows]
 
     async def readings(
         self, muid: uuid.UUID, obis: str, start: datetime, end: datetime, limit: int

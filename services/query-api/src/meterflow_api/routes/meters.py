@@ -6,6 +6,7 @@ a page costs the same at any table size.
 
 from __future__ import annotations
 
+import uuid
 from itertools import groupby
 from operator import attrgetter
 from typing import Annotated, Any
@@ -47,7 +48,9 @@ async def list_meters(
     limit: Annotated[
         int,
         Query(
-            description=f"Meters per page (with all their channels), 1..{MAX_METERS_LIMIT}.",
+            description=(
+                f"Meters per page (with all their channels), 1..{MAX_METERS_LIMIT}; default {DEFAULT_METERS_LIMIT}."
+            ),
             examples=[DEFAULT_METERS_LIMIT],
         ),
     ] = DEFAULT_METERS_LIMIT,
@@ -68,7 +71,7 @@ async def list_meters(
     async with database(request).session() as session:
         summaries = await session.meters(limit + 1, after)
     meters = [(muid, list(channels)) for muid, channels in groupby(summaries, key=attrgetter("muid"))]
-    next_cursor = domain.encode_meters_cursor(meters[limit - 1][0]) if len(meters) > limit else None
+    next_cursor = domain.encode_meters_cursor(uuid.UUID(meters[limit - 1][0])) if len(meters) > limit else None
     page = meters[:limit]
     if fmt == "csv":
         headers = {"X-Next-Cursor": next_cursor} if next_cursor else None
