@@ -59,3 +59,15 @@ async def recomputed_channels(conn: asyncpg.Connection[Any] | Any) -> list[Chann
 async def stored_channels(conn: asyncpg.Connection[Any] | Any) -> list[ChannelRow]:
     """The channels table's rows (without updated_at), in key order."""
     return [tuple(r.values()) for r in await conn.fetch(_STORED)]
+
+
+async def assert_channels_match_readings(dsn: str) -> list[ChannelRow]:
+    """Fail unless the channels table equals the recomputation from readings; return its rows."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        stored = await stored_channels(conn)
+        recomputed = await recomputed_channels(conn)
+    finally:
+        await conn.close()
+    assert stored == recomputed, f"channels differ from readings: {sorted(set(stored) ^ set(recomputed))[:3]}"
+    return stored

@@ -13,6 +13,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from channel_truth import assert_channels_match_readings
 from meterflow_cli.demo import EXPORT_HEX, IMPORT_HEX, households, readings_count, records
 from meterflow_cli.demo_cmd import render
 from support import REAL_FILES, SHARED_DATA, Pipeline, count_rows, metric_value
@@ -104,6 +105,8 @@ async def test_real_files_end_to_end_and_reupload_changes_nothing(pipeline: Pipe
         pipeline.poll_once()
         await wait_for_writer_rows(pipeline, 4 * 2688)
         await assert_february_facts(client)
+    # The normalizer's metadata as the writer stored it: what decoding the readings' OBIS codes gives.
+    assert [c[9] for c in await assert_channels_match_readings(pipeline.dsn)] == [2688, 2688]
 
     conn = await asyncpg.connect(pipeline.dsn)
     try:

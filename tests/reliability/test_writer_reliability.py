@@ -1,6 +1,7 @@
 """The writer under faults, against real Kafka and PostgreSQL: SIGKILL mid-stream, a PostgreSQL restart under
 load, an object delivered twice and then corrected. Each test ends by comparing the whole table with the
-source: exactly one row per distinct reading, every value equal to the latest delivery."""
+source: exactly one row per distinct reading, every value equal to the latest delivery, and the channels
+table equal to a recomputation from the readings (no crash or retry counts a row twice)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import contextlib
 from typing import Any
 
 import pytest
+from channel_truth import assert_channels_match_readings
 from integration.writer.writer_kit import (
     GroupProbe,
     assert_table_equals,
@@ -68,6 +70,7 @@ async def test_sigkill_mid_stream_three_times(servers: Any, topics: Any, databas
     async with GroupProbe(servers.kafka, group_of(topics), topics.readings) as probe:
         await eventually(probe.caught_up, 180, "the last writer to commit everything", alive=[final])
     await assert_table_equals(database, expected)
+    await assert_channels_match_readings(database)
 
 
 async def test_postgres_restart_under_load(servers: Any, topics: Any, database: str, writers: Any) -> None:
@@ -102,6 +105,7 @@ async def test_postgres_restart_under_load(servers: Any, topics: Any, database: 
     async with GroupProbe(servers.kafka, group_of(topics), topics.readings) as probe:
         await eventually(probe.caught_up, 120, "the writer to commit everything", alive=[writer])
     await assert_table_equals(database, expected_rows(batches))
+    await assert_channels_match_readings(database)
     # Recovered in the same process, by retrying: never restarted, and the outage was seen.
     writer.assert_running()
     assert metric(writer, "meterflow_writer_retries_total") >= 1
@@ -133,5 +137,6 @@ async def test_same_object_twice_then_a_corrected_object(
         await eventually(probe.caught_up, 60, "the writer to commit the correction", alive=[writer])
     await assert_table_equals(database, expected_rows([*original, *(batch for batch, _ in fixes)]))
     assert await count_rows(database) == 12_000
+    assert sum(c[9] for c in await assert_channels_match_readings(database)) == 12_000
     assert metric(writer, "meterflow_writer_rows_changed_total") == changed
     assert metric(writer, "meterflow_writer_rows_inserted_total") == 12_000

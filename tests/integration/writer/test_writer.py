@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from channel_truth import recomputed_channels, stored_channels
 from integration.writer.writer_kit import (
     GroupProbe,
     assert_table_equals,
@@ -26,6 +27,18 @@ pytestmark = pytest.mark.integration
 
 def group_of(topics: Any) -> str:
     return f"writer-{topics.readings}"
+
+
+async def channels(dsn: str) -> list[tuple[Any, ...]]:
+    """The channels table with each row's updated_at, after checking it equals a recomputation from readings."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        stored = await stored_channels(conn)
+        assert stored == await recomputed_channels(conn)
+        updated = await conn.fetch("SELECT updated_at FROM channels ORDER BY muid, obis")
+    finally:
+        await conn.close()
+    return [(*row, u["updated_at"]) for row, u in zip(stored, updated, strict=True)]
 
 
 async def ingested_at(dsn: str) -> dict[tuple[Any, ...], Any]:
@@ -52,6 +65,8 @@ async def test_replay_is_idempotent(servers: Any, topics: Any, database: str, wr
     assert metric(first, "meterflow_writer_assigned_partitions") == 6
     assert readiness(first) == 200
     before = await ingested_at(database)
+    channels_before = await channels(database)
+    assert sum(c[9] for c in channels_before) == 30_000
     assert first.stop() == 0
 
     # A writer of another group reads the whole topic again: every row arrives a second time.
@@ -64,6 +79,7 @@ async def test_replay_is_idempotent(servers: Any, topics: Any, database: str, wr
     assert metric(replay, "meterflow_writer_rows_changed_total") == 0
     # Not one row was rewritten (no dead tuples from a replay), and plain PostgreSQL gets no bucket marks.
     assert await ingested_at(database) == before
+    assert await channels(database) == channels_before  # nor one channel row
     conn = await asyncpg.connect(database)
     try:
         assert await conn.fetchval("SELECT count(*) FROM readings_dirty_buckets") == 0
@@ -106,6 +122,7 @@ async def test_rows_the_database_rejects_go_to_the_dlq(servers: Any, topics: Any
         await eventually(probe.caught_up, 60, "the writer to commit everything", alive=[writer])
     await assert_table_equals(database, expected)
     assert await count_rows(database) == 5_000 - 3
+    assert sum(c[9] for c in await channels(database)) == 5_000 - 3
 
     dead = await read_dead_letters(servers.kafka, topics.dlq, expected=4)
     assert sorted(d.reason for d in dead) == [DlqReason.DB_REJECTED] * 3 + [DlqReason.INVALID_MESSAGE]

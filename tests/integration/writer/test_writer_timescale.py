@@ -1,6 +1,7 @@
 """The writer's TimescaleDB path on a real TimescaleDB engine (PGlite + TimescaleDB 2.23, docs/storage.md):
 it detects the continuous aggregates, marks the day buckets its writes touch, and refreshes them, so a late
-correction of a materialized bucket shows in readings_daily once the round ran.
+correction of a materialized bucket shows in readings_daily once the round ran; and it keeps channels exact
+on a hypertable, compressed chunks included.
 
 PGlite takes no COPY and one connection at a time. So the staging table is filled with one INSERT ... unnest,
 the optimistic path inserts with a plain INSERT, and the pool has one connection. Everything else (the
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import pytest
+from channel_truth import recomputed_channels, stored_channels
 from meterflow_schema import migrate
 from meterflow_writer.db import Database
 from meterflow_writer.domain import Row
@@ -88,6 +90,15 @@ async def marks(db: PGliteDatabase) -> set[tuple[Any, datetime]]:
     return {(r["muid"], r["bucket"]) for r in rows}
 
 
+async def assert_channels_exact(db: PGliteDatabase, readings: int) -> None:
+    pool = db._pool
+    assert pool is not None
+    async with pool.acquire() as conn:
+        stored = await stored_channels(conn)
+        assert stored == await recomputed_channels(conn)
+    assert sum(c[9] for c in stored) == readings
+
+
 async def test_writes_mark_touched_buckets_and_the_refresh_keeps_aggregates_fresh(timescale_dsn: str) -> None:
     await migrate(timescale_dsn)
     db = PGliteDatabase(timescale_dsn, pool_size=1)
@@ -99,6 +110,7 @@ async def test_writes_mark_touched_buckets_and_the_refresh_keeps_aggregates_fres
         outcome = await db.write([row for day in range(3) for row in day_rows(day, 1.0)])
         assert (outcome.inserted, outcome.changed) == (2 * 3 * 96, 0)
         assert await marks(db) == {(m, DAY0 + timedelta(days=d)) for m in METERS for d in range(3)}
+        await assert_channels_exact(db, 2 * 3 * 96)
         refreshed = await db.refresh_aggregates()
         assert refreshed is not None
         assert (refreshed.marks, refreshed.windows) == (6, 1)
@@ -109,6 +121,7 @@ async def test_writes_mark_touched_buckets_and_the_refresh_keeps_aggregates_fres
         outcome = await db.write(day_rows(1, 2.0, METERS[:1]))
         assert (outcome.inserted, outcome.changed) == (0, 96)
         assert await marks(db) == {(METERS[0], DAY0 + timedelta(days=1))}
+        await assert_channels_exact(db, 2 * 3 * 96)
         assert (await daily_totals(db))[(METERS[0], DAY0 + timedelta(days=1))] == 96.0
         # ... and fresh after the writer's refresh round, which only covered the touched day.
         refreshed = await db.refresh_aggregates()
@@ -142,8 +155,13 @@ async def test_writes_mark_touched_buckets_and_the_refresh_keeps_aggregates_fres
                 DAY0 + timedelta(days=3),
             )
         assert [(r["value"], r["n"]) for r in stored] == [(3.0, 96)]
+        await assert_channels_exact(db, 2 * 3 * 96)
         refreshed = await db.refresh_aggregates()
         assert refreshed is not None and refreshed.marks == 1
         assert (await daily_totals(db))[(METERS[0], DAY0 + timedelta(days=2))] == 288.0
+        # Late data into compressed chunks, some of it new: the span and the count move by what was new.
+        outcome = await db.write(day_rows(-1, 1.0, METERS[:1]) + day_rows(0, 1.0, METERS[:1]))
+        assert (outcome.inserted, outcome.changed) == (96, 0)
+        await assert_channels_exact(db, 2 * 3 * 96 + 96)
     finally:
         await db.close()

@@ -20,6 +20,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from meterflow_contracts import DeadLetter, ReadingBatch, SourcePosition
+from meterflow_obis import decode
 from support import BIN, ServiceProcess, free_port, metric_value, service_env
 from support import count_rows as count_rows  # re-exported for the writer tests
 
@@ -45,7 +46,9 @@ def reading_batch(
     etag: str = "etag-1",
     chunk: int = 0,
 ) -> ReadingBatch:
-    """One meter.readings.v1 message: ``values`` at 15-minute steps from ``start``."""
+    """One meter.readings.v1 message: ``values`` at 15-minute steps from ``start``, described as the normalizer
+    describes the channel."""
+    info = decode(obis)
     qualities = [quality] * len(values) if isinstance(quality, str) else list(quality)
     readings = [
         (start + timedelta(minutes=15 * i), v, q) for i, (v, q) in enumerate(zip(values, qualities, strict=True))
@@ -54,11 +57,11 @@ def reading_batch(
         muid=muid,
         obis=obis,
         obis_hex=OBIS_HEX.get(obis, "0100011D00FF"),
-        quantity="active_energy",
-        direction="import",
-        unit="kWh",
+        quantity=info.quantity,
+        direction=info.direction,
+        unit=info.unit,
         measurement="energy",
-        interval_s=900,
+        interval_s=900 if len(values) > 1 else None,
         readings=readings,
         source=SourcePosition(
             bucket="meterflow-raw", key=key, etag=etag, chunk_index=chunk, record_start=0, record_end=len(values)

@@ -1,10 +1,11 @@
-"""PostgreSQL adapter: COPY into a staging table and upsert into readings, in one transaction; and, on
-TimescaleDB, the refresh of the continuous aggregates over the day buckets that writes touched."""
+"""PostgreSQL adapter: COPY into a staging table and upsert into readings, and the channels rows the write
+adds to, in one transaction; and, on TimescaleDB, the refresh of the continuous aggregates over the day
+buckets that writes touched."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -12,9 +13,18 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import structlog
 from meterflow_kit.backoff import MeterflowError
+from meterflow_schema import ChannelKey
 
 from meterflow_writer import metrics
-from meterflow_writer.domain import Row, WriteOutcome, day_windows, touched_days
+from meterflow_writer.domain import (
+    ChannelInfo,
+    ChannelWrite,
+    Row,
+    WriteOutcome,
+    channel_writes,
+    day_windows,
+    touched_days,
+)
 from meterflow_writer.pgcopy import COLUMNS, chunks, encode_rows
 
 if TYPE_CHECKING:
@@ -45,8 +55,12 @@ _UPSERTED = """
         WHERE r.value IS DISTINCT FROM EXCLUDED.value OR r.quality IS DISTINCT FROM EXCLUDED.quality
     RETURNING muid, obis, ts, (xmax = 0) AS inserted
 """
-_COUNT = "SELECT count(*) FILTER (WHERE inserted) AS inserted, count(*) FILTER (WHERE NOT inserted) AS changed"
-_UPSERT = f"WITH upserted AS ({_UPSERTED}) {_COUNT} FROM upserted"
+# Per channel: the channels table counts the inserted rows only.
+_COUNT = """
+SELECT muid, obis, count(*) FILTER (WHERE inserted) AS inserted, count(*) FILTER (WHERE NOT inserted) AS changed
+"""
+_PER_CHANNEL = "FROM upserted GROUP BY muid, obis"
+_UPSERT = f"WITH upserted AS ({_UPSERTED}) {_COUNT} {_PER_CHANNEL}"
 # TimescaleDB with continuous aggregates: also mark the day buckets whose readings this transaction
 # inserted or changed (docs/writer.md, "Aggregates"). clock_timestamp() gives every re-mark a new
 # marked_at, which the refresher compares before it deletes a mark it has covered.
@@ -58,7 +72,24 @@ marked AS (
     FROM (SELECT DISTINCT muid, obis, time_bucket(interval '1 day', ts) AS bucket FROM upserted) AS touched
     ON CONFLICT (muid, obis, bucket) DO UPDATE SET marked_at = EXCLUDED.marked_at
 )
-{_COUNT} FROM upserted
+{_COUNT} {_PER_CHANNEL}
+"""
+
+# One statement per write for every channel it inserted rows into (docs/writer.md, "Channels"): the batch's
+# metadata, the span widened, the count raised by the rows inserted. Rows sorted by key: one lock order for
+# every writer. A known interval is kept (a message of one reading has none; the mode over all readings is
+# what meterflow_schema.refresh_channels computes).
+_UPSERT_CHANNELS = """
+INSERT INTO channels AS c
+    (muid, obis, quantity, direction, unit, measurement, interval_s, first_ts, last_ts, readings)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::integer[],
+                     $8::timestamptz[], $9::timestamptz[], $10::bigint[])
+ORDER BY 1, 2
+ON CONFLICT (muid, obis) DO UPDATE
+SET quantity = excluded.quantity, direction = excluded.direction, unit = excluded.unit,
+    measurement = excluded.measurement, interval_s = coalesce(c.interval_s, excluded.interval_s),
+    first_ts = least(c.first_ts, excluded.first_ts), last_ts = greatest(c.last_ts, excluded.last_ts),
+    readings = c.readings + excluded.readings, updated_at = now()
 """
 
 # The optimistic path's marks, computed from the rows (there is no staging table to select them from).
@@ -200,9 +231,16 @@ class Database:
     def is_rejection(self, error: BaseException) -> bool:
         return isinstance(error, RowsRejected)
 
-    async def write(self, rows: Sequence[Row], payload: bytes | None = None) -> WriteOutcome:
+    async def write(
+        self,
+        rows: Sequence[Row],
+        payload: bytes | None = None,
+        channels: Mapping[ChannelKey, ChannelInfo] | None = None,
+    ) -> WriteOutcome:
         """Load rows (unique keys) durably in one transaction; raise RowsRejected or DatabaseError.
-        ``payload`` is the rows' binary COPY stream when the caller encoded it already (pgcopy).
+        ``payload`` is the rows' binary COPY stream when the caller encoded it already (pgcopy); ``channels``
+        what the messages say about each channel (domain.channel_infos; a channel missing there is described
+        from its OBIS code). The same transaction upserts the channels rows the write inserted rows into.
 
         The idempotent path is COPY into the staging table, then an upsert that inserts new keys and rewrites
         only rows whose value or quality changed. When none of the keys exists yet (a fresh stream: nearly
@@ -218,26 +256,28 @@ class Database:
                 payload = encode_rows(rows)
             except ValueError as error:
                 raise RowsRejected(f"rows cannot be stored: {error}") from error
+        infos = channels if channels is not None else {}
         if self._optimistic:
             try:
-                return await self._run(self._write_copy, rows, payload)
+                return await self._run(self._write_copy, rows, payload, infos)
             except asyncpg.UniqueViolationError:
                 self._optimistic = False
-        outcome = await self._run(self._write_upsert, rows, payload)
+        outcome = await self._run(self._write_upsert, rows, payload, infos)
         self._optimistic = self._optimistic_allowed and outcome.inserted == len(rows)
         return outcome
 
     async def _run(
         self,
-        attempt: Callable[[Conn, Sequence[Row], bytes], Awaitable[WriteOutcome]],
+        attempt: Callable[[Conn, Sequence[Row], bytes, Mapping[ChannelKey, ChannelInfo]], Awaitable[WriteOutcome]],
         rows: Sequence[Row],
         payload: bytes,
+        channels: Mapping[ChannelKey, ChannelInfo],
     ) -> WriteOutcome:
         assert self._pool is not None
         started = time.perf_counter()
         try:
             async with self._pool.acquire() as conn, conn.transaction():
-                outcome = await attempt(conn, rows, payload)
+                outcome = await attempt(conn, rows, payload, channels)
         except asyncpg.UniqueViolationError as error:
             if attempt == self._write_copy:
                 raise  # a key exists: the caller takes the upsert path
@@ -251,22 +291,28 @@ class Database:
         metrics.WRITE_SECONDS.observe(time.perf_counter() - started)
         return outcome
 
-    async def _write_copy(self, conn: Conn, rows: Sequence[Row], payload: bytes) -> WriteOutcome:
+    async def _write_copy(
+        self, conn: Conn, rows: Sequence[Row], payload: bytes, channels: Mapping[ChannelKey, ChannelInfo]
+    ) -> WriteOutcome:
         started = time.perf_counter()
         await self._copy_into_readings(conn, rows, payload)
         metrics.COPY_SECONDS.observe(time.perf_counter() - started)
         if self.aggregates:
             days = touched_days(rows)
             await conn.execute(_MARK_DAYS, [d[0] for d in days], [d[1] for d in days], [d[2] for d in days])
+        await _upsert_channels(conn, channel_writes(rows, channels))
         return WriteOutcome(inserted=len(rows), changed=0)
 
-    async def _write_upsert(self, conn: Conn, rows: Sequence[Row], payload: bytes) -> WriteOutcome:
+    async def _write_upsert(
+        self, conn: Conn, rows: Sequence[Row], payload: bytes, channels: Mapping[ChannelKey, ChannelInfo]
+    ) -> WriteOutcome:
         started = time.perf_counter()
         await self._load_staging(conn, rows, payload)
         metrics.COPY_SECONDS.observe(time.perf_counter() - started)
-        result = await conn.fetchrow(_UPSERT_MARKING if self.aggregates else _UPSERT)
-        assert result is not None
-        return WriteOutcome(inserted=result["inserted"], changed=result["changed"])
+        counts = await conn.fetch(_UPSERT_MARKING if self.aggregates else _UPSERT)
+        inserted = {(c["muid"], c["obis"]): c["inserted"] for c in counts}
+        await _upsert_channels(conn, channel_writes(rows, channels, inserted))
+        return WriteOutcome(inserted=sum(inserted.values()), changed=sum(c["changed"] for c in counts))
 
     async def _copy_into_readings(self, conn: Conn, rows: Sequence[Row], payload: bytes) -> None:
         await conn.copy_to_table("readings", source=chunks(payload), columns=COLUMNS, format="binary")
@@ -319,6 +365,24 @@ class Database:
         metrics.REFRESH_SECONDS.observe(time.perf_counter() - started)
         metrics.OLDEST_MARK_AGE.set(await conn.fetchval(_OLDEST_MARK_AGE))
         return RefreshOutcome(marks=len(marks), windows=len(windows))
+
+
+async def _upsert_channels(conn: Conn, writes: Sequence[ChannelWrite]) -> None:
+    if not writes:
+        return  # nothing new: a replay or a correction leaves channels untouched
+    await conn.execute(
+        _UPSERT_CHANNELS,
+        [w.muid for w in writes],
+        [w.obis for w in writes],
+        [w.quantity for w in writes],
+        [w.direction for w in writes],
+        [w.unit for w in writes],
+        [w.measurement for w in writes],
+        [w.interval_s for w in writes],
+        [w.first_ts for w in writes],
+        [w.last_ts for w in writes],
+        [w.inserted for w in writes],
+    )
 
 
 def _literal(value: Any) -> str:

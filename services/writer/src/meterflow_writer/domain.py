@@ -1,15 +1,17 @@
 """Pure logic of the writer: batching readings for one transaction, de-duplicating them, isolating the rows
-the database rejects, and turning touched day buckets into refresh windows. No I/O here."""
+the database rejects, what a write does to the channels table, and turning touched day buckets into refresh
+windows. No I/O here."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from itertools import pairwise
 from uuid import UUID
 
 from meterflow_contracts import ReadingBatch
+from meterflow_schema import ChannelKey, describe_obis
 
 Row = tuple[UUID, str, datetime, float, str]
 """One row of the readings table: (muid, obis, ts, value, quality)."""
@@ -48,15 +50,18 @@ class PendingBatch:
     # then no key can occur twice and the de-duplication pass is skipped (the common case).
     _unique: bool = True
     _series: set[tuple[UUID, str]] = field(default_factory=set)
-    # Set by seal() when the batch is handed to the loader: the rows to write and their COPY encoding.
+    # Set by seal() when the batch is handed to the loader: the rows to write, their COPY encoding, and
+    # what the messages say about each channel (for the channels table).
     sealed: list[Row] | None = None
     payload: bytes | None = None
+    channels: dict[ChannelKey, ChannelInfo] = field(default_factory=dict)
 
     def seal(self, payload: Callable[[list[Row]], bytes | None]) -> list[Row]:
         """Fix the rows to write (unique keys) and their encoding, computed before the loader needs them."""
         if self.sealed is None:
             self.sealed = self.unique_rows()
             self.payload = payload(self.sealed)
+            self.channels = channel_infos(self.messages)
         return self.sealed
 
     def add(self, batch: ReadingBatch, topic: str, partition: int, offset: int, now: float) -> None:
@@ -116,6 +121,134 @@ def unique_rows(rows: list[Row]) -> list[Row]:
     for row in rows:
         latest[(row[0], row[1], row[2])] = row
     return list(latest.values()) if len(latest) != len(rows) else rows
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelInfo:
+    """What the normalizer decoded about a channel, as its messages carry it."""
+
+    quantity: str
+    direction: str | None
+    unit: str | None
+    measurement: str
+    interval_s: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelWrite:
+    """One row of the writer's channels upsert: the channel's metadata, the span of the rows written and
+    how many of them were new (the amount added to channels.readings)."""
+
+    muid: UUID
+    obis: str
+    quantity: str
+    direction: str | None
+    unit: str | None
+    measurement: str
+    interval_s: int | None
+    first_ts: datetime
+    last_ts: datetime
+    inserted: int
+
+
+def channel_infos(messages: Iterable[ReadingBatch]) -> dict[ChannelKey, ChannelInfo]:
+    """Per channel, the metadata of its latest message, with the latest interval that is known (a message
+    of one reading has none)."""
+    out: dict[ChannelKey, ChannelInfo] = {}
+    for message in messages:
+        key = (message.muid, message.obis)
+        interval_s = message.interval_s
+        if interval_s is None and key in out:
+            interval_s = out[key].interval_s
+        out[key] = ChannelInfo(message.quantity, message.direction, message.unit, message.measurement, interval_s)
+    return out
+
+
+def channel_spans(rows: Iterable[Row]) -> dict[ChannelKey, tuple[datetime, datetime, int]]:
+    """Per channel of ``rows``: the first and last ts and the number of rows. Rows of one message come as a
+    run sharing its muid and obis objects, so a run is summed before the dict is touched."""
+    out: dict[ChannelKey, tuple[datetime, datetime, int]] = {}
+    muid: UUID | None = None
+    obis = ""
+    first = last = datetime.min
+    count = 0
+    for row in rows:
+        if row[0] is not muid or row[1] is not obis:
+            if muid is not None:
+                _merge_span(out, (muid, obis), first, last, count)
+            muid, obis, first, last, count = row[0], row[1], row[2], row[2], 1
+            continue
+        ts = row[2]
+        if ts > last:
+            last = ts
+        elif ts < first:
+            first = ts
+        count += 1
+    if muid is not None:
+        _merge_span(out, (muid, obis), first, last, count)
+    return out
+
+
+def _merge_span(
+    out: dict[ChannelKey, tuple[datetime, datetime, int]], key: ChannelKey, first: datetime, last: datetime, n: int
+) -> None:
+    known = out.get(key)
+    out[key] = (first, last, n) if known is None else (min(known[0], first), max(known[1], last), known[2] + n)
+
+
+def channel_writes(
+    rows: Iterable[Row], infos: Mapping[ChannelKey, ChannelInfo], inserted: Mapping[ChannelKey, int] | None = None
+) -> list[ChannelWrite]:
+    """What a write of ``rows`` adds to the channels table, sorted by (muid, obis) so that concurrent writers
+    lock channel rows in one order.
+
+    ``inserted`` counts the rows that were new per channel (the upsert path's answer); None means all of them
+    were (a COPY that succeeded). Channels that gained no row are left out: a replay or a correction changes
+    neither the count nor the span, since the rows were there already. A channel missing from ``infos`` (a
+    caller without messages) is described as the normalizer would: :func:`described_by_rows`.
+    """
+    rows = rows if isinstance(rows, Sequence) else list(rows)
+    spans = channel_spans(rows)
+    missing = {key for key in spans if key not in infos}
+    infos = {**infos, **described_by_rows(rows, missing)} if missing else infos
+    writes: list[ChannelWrite] = []
+    for key, (first, last, count) in sorted(spans.items()):
+        new = count if inserted is None else inserted.get(key, 0)
+        if new <= 0:
+            continue
+        info = infos[key]
+        writes.append(
+            ChannelWrite(
+                muid=key[0],
+                obis=key[1],
+                quantity=info.quantity,
+                direction=info.direction,
+                unit=info.unit,
+                measurement=info.measurement,
+                interval_s=info.interval_s,
+                first_ts=first,
+                last_ts=last,
+                inserted=new,
+            )
+        )
+    return writes
+
+
+def described_by_rows(rows: Iterable[Row], keys: set[ChannelKey]) -> dict[ChannelKey, ChannelInfo]:
+    """The channels ``keys`` described from their rows alone: the metadata decoded from the OBIS code
+    (meterflow_schema.describe_obis) and the smallest step between the rows as the interval."""
+    stamps: dict[ChannelKey, list[datetime]] = {key: [] for key in keys}
+    for row in rows:
+        found = stamps.get((row[0], row[1]))
+        if found is not None:
+            found.append(row[2])
+    out: dict[ChannelKey, ChannelInfo] = {}
+    for key, times in stamps.items():
+        meta = describe_obis(key[1])
+        times.sort()
+        steps = [int((b - a).total_seconds()) for a, b in pairwise(times) if b > a]
+        out[key] = ChannelInfo(meta.quantity, meta.direction, meta.unit, meta.measurement, min(steps, default=None))
+    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -243,7 +243,7 @@ class Writer:
 
         async def write(part: Sequence[Row]) -> WriteOutcome:
             # The whole batch goes with the encoding made by the batcher; halves are encoded on demand.
-            return await self.db.write(part, batch.payload if part is rows else None)
+            return await self.db.write(part, batch.payload if part is rows else None, batch.channels)
 
         delays = backoff_delays(base=0.2, cap=self.settings.retry_max_seconds)
         while True:
