@@ -104,7 +104,7 @@ def meter_months(meters: int) -> tuple[str, list[tuple[Any, ...]]]:
 async def prepare_database(admin_dsn: str, meters: int) -> tuple[str, str, str]:
     """Create, migrate and load a scratch database; returns (name, dsn, muid of the queried meter)."""
     import asyncpg
-    from meterflow_schema import migrate
+    from meterflow_schema import migrate, refresh_channels
 
     name = f"mf_api_bench_{uuid.uuid4().hex[:10]}"
     admin = await asyncpg.connect(admin_dsn)
@@ -118,6 +118,7 @@ async def prepare_database(admin_dsn: str, meters: int) -> tuple[str, str, str]:
     conn = await asyncpg.connect(dsn)
     try:
         await conn.copy_records_to_table("readings", records=rows, columns=["muid", "obis", "ts", "value", "quality"])
+        await refresh_channels(conn)  # COPY bypasses the writer, which keeps the channels table the API reads
         await conn.execute("VACUUM ANALYZE")
     finally:
         await conn.close()
