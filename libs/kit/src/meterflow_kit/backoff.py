@@ -1,20 +1,15 @@
-"""Capped exponential backoff with full jitter, and the error base class that says what is retriable."""
+"""Capped exponential backoff with full jitter."""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Iterator
 
+# Re-exported for code that still imports it from here (the schema migrations); new code imports
+# meterflow_kit.errors.
+from meterflow_kit.errors import MeterflowError
 
-class MeterflowError(Exception):
-    """Base of every service's errors. ``retriable`` tells the caller whether trying again can help."""
-
-    retriable: bool = False
-
-    def __init__(self, message: str, *, retriable: bool | None = None) -> None:
-        super().__init__(message)
-        if retriable is not None:
-            self.retriable = retriable
+__all__ = ["MeterflowError", "backoff_delays"]
 
 
 def backoff_delays(base: float = 0.2, cap: float = 30.0) -> Iterator[float]:

@@ -11,9 +11,9 @@ from typing import Any, BinaryIO
 
 import ijson
 import orjson
-from meterflow_contracts import Checkpoint, DlqReason
-from meterflow_kit.backoff import MeterflowError
-from pydantic import ValidationError
+from meterflow_contracts import CHECKPOINTS, DlqReason
+
+from meterflow_poller.errors import MalformedObject
 
 # How much of a parser error message goes into a dead letter.
 _EXCERPT = 400
@@ -133,20 +133,6 @@ def chunk_records(
         yield Chunk(index, start, buffer, bytes_read() - mark)
 
 
-class MalformedObject(MeterflowError):
-    """The object is not JSON, or not in the source format ``{"data": [...]}``.
-
-    ``records_before`` records parsed before the fault were published; ``byte_offset`` is how far the
-    parser had read when it gave up (a position, not an exact byte: it reads ahead in 64 KiB buffers).
-    """
-
-    def __init__(self, reason: DlqReason, message: str, records_before: int, byte_offset: int) -> None:
-        super().__init__(message, retriable=False)
-        self.reason = reason
-        self.records_before = records_before
-        self.byte_offset = byte_offset
-
-
 class CountingReader:
     """Wraps a byte stream and counts what was read, so chunks can be bounded by source bytes."""
 
@@ -243,10 +229,6 @@ def _kind(event: str) -> str:
     return names.get(event, event)
 
 
-def checkpoint_key(bucket: str, key: str) -> str:
-    return f"{bucket}/{key}"
-
-
 def apply_checkpoint_record(checkpoints: dict[str, str], bucket: str, key: bytes | None, value: bytes | None) -> None:
     """Fold one record of the compacted checkpoint topic into ``checkpoints`` (object key -> ETag).
 
@@ -264,8 +246,8 @@ def apply_checkpoint_record(checkpoints: dict[str, str], bucket: str, key: bytes
         checkpoints.pop(object_key, None)
         return
     try:
-        checkpoint = Checkpoint.model_validate_json(value)
-    except ValidationError:
+        checkpoint = CHECKPOINTS.deserialize(value)
+    except ValueError:
         checkpoints.pop(object_key, None)
         return
     if checkpoint.bucket != bucket or checkpoint.key != object_key:

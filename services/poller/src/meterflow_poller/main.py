@@ -37,9 +37,10 @@ from pydantic import ValidationError
 
 from meterflow_poller import metrics
 from meterflow_poller.config import Settings
-from meterflow_poller.domain import Chunk, Leadership, MalformedObject, ObjectInfo, Outcome, Planner
-from meterflow_poller.kafka import Election, KafkaStateError, Publisher, SoleLeader, load_checkpoints
-from meterflow_poller.s3 import ObjectGone, ObjectUnreadable, S3Error, S3Source
+from meterflow_poller.domain import Chunk, Leadership, ObjectInfo, Outcome, Planner
+from meterflow_poller.errors import KafkaStateError, MalformedObject, ObjectGone, ObjectUnreadable, S3Error
+from meterflow_poller.kafka import Election, Publisher, SoleLeader, load_checkpoints
+from meterflow_poller.s3 import S3Source
 
 log = structlog.get_logger("meterflow.poller")
 
@@ -78,14 +79,9 @@ class Poller:
     def __init__(self, settings: Settings, leader: Leader | None = None) -> None:
         self.settings = settings
         self.s3 = S3Source(settings)
-        self.publisher = Publisher(settings.kafka_bootstrap)
+        self.publisher = Publisher(settings.kafka)
         self.leader: Leader = leader or (
-            Election(
-                settings.kafka_bootstrap,
-                settings.checkpoint_topic,
-                settings.election_group,
-                settings.session_timeout_ms,
-            )
+            Election(settings.kafka, settings.checkpoint_topic, settings.election_group)
             if settings.election
             else SoleLeader()
         )
@@ -124,12 +120,12 @@ class Poller:
         """Poll until stopped; with ``once``, one poll. Returns False when a ``once`` poll failed."""
         if once:
             return await self.run_once()
-        delays = backoff_delays(base=1.0, cap=self.settings.retry_max_seconds)
+        delays = backoff_delays(base=1.0, cap=self.settings.retry_max_s)
         while await self.wait_leading(within_s=None):
             term = self.leader.state.term
             result = await self.poll_guarded(term)
             if result is PollResult.OK:
-                delays = backoff_delays(base=1.0, cap=self.settings.retry_max_seconds)
+                delays = backoff_delays(base=1.0, cap=self.settings.retry_max_s)
                 wait = self.settings.interval_s + random.uniform(0, self.settings.jitter_s)
             elif result is PollResult.INTERRUPTED:
                 continue
@@ -145,7 +141,7 @@ class Poller:
                 return False
             log.info("another poller instance leads this bucket; --once leaves the poll to it")
             return True
-        delays = backoff_delays(base=1.0, cap=self.settings.retry_max_seconds)
+        delays = backoff_delays(base=1.0, cap=self.settings.retry_max_s)
         for attempt in range(1, self.settings.once_attempts + 1):
             result = await self.poll_guarded(self.leader.state.term)
             if result is PollResult.OK:
@@ -242,7 +238,7 @@ class Poller:
         try:
             # The first page before the checkpoints: while S3 is down, a poll fails before it reads Kafka.
             page = await asyncio.to_thread(next, pages, None)
-            checkpoints = await load_checkpoints(s.kafka_bootstrap, s.checkpoint_topic, s.bucket)
+            checkpoints = await load_checkpoints(s.kafka, s.checkpoint_topic, s.bucket)
             planner = Planner(checkpoints, s.prefixes)
             async with asyncio.TaskGroup() as group:
                 while page is not None:
@@ -391,7 +387,7 @@ class Poller:
             ),
             failed_at=datetime.now(UTC),
         )
-        await self.publisher.send_dead_letter(self.settings.dlq_topic, obj.key, dead)
+        await self.publisher.send_dead_letter(self.settings.dlq_topic, dead)
         metrics.DLQ_RECORDS.labels(reason=fault.reason.value).inc()
         metrics.OBJECTS.labels(outcome="failed").inc()
         log.warning("object rejected to the DLQ", key=obj.key, reason=fault.reason.value, detail=str(fault))
@@ -479,7 +475,7 @@ def cli() -> None:
     except (KafkaError, KafkaStateError) as error:
         log.error(
             "Kafka is not usable: check KAFKA_BOOTSTRAP_SERVERS and the topics",
-            bootstrap=settings.kafka_bootstrap,
+            bootstrap=settings.kafka.bootstrap_servers,
             error=str(error) or repr(error),
         )
         sys.exit(1)
