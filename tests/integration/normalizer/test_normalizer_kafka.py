@@ -123,6 +123,25 @@ async def test_sigkill_mid_stream_loses_nothing(servers: Servers, topics: Topics
     assert not await read_all(servers.kafka, topics.dlq)
 
 
+async def test_consumer_lag_comes_from_the_group_offsets(servers: Servers, topics: Topics, normalizer: Any) -> None:
+    muid = str(uuid.uuid4())
+    await produce(
+        servers.kafka, topics.raw, [raw_message("k.json", c, meter_records(muid, c * 4, 4)) for c in range(3)]
+    )
+    service = normalizer(NORMALIZER_LAG_INTERVAL_S="0.2")
+    await read_until(servers.kafka, topics.readings, lambda r: len(r) >= 3, timeout=60)
+    lag = "meterflow_normalizer_consumer_lag_messages"
+
+    def caught_up() -> bool:
+        text = service.metrics()
+        exported = {line.split("{")[1].split("}")[0] for line in text.splitlines() if line.startswith(lag + "{")}
+        return len(exported) == 4 and metric_value(text, lag) == 0
+
+    # Every partition of the raw topic is exported, and the lag reaches 0 once Faust committed.
+    wait_until(caught_up, 60, "the lag of all four raw partitions exported and back to 0")
+    assert f'topic="{topics.raw}"' in service.metrics()
+
+
 def test_readiness_and_metrics_endpoints(normalizer: Any) -> None:
     import httpx
 

@@ -8,11 +8,12 @@ reads or commits: it only holds its partition). Only public aiokafka APIs are us
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from prometheus_client import Gauge
 
@@ -58,10 +59,17 @@ class GroupConsumer:
             bootstrap_servers=kafka.bootstrap_servers, group_id=group_id, enable_auto_commit=False, **options
         )
 
-    async def start(self, on_revoked: PartitionsHook = _nothing, on_assigned: PartitionsHook = _nothing) -> None:
-        """Connect, check that the topic exists (a missing topic raises LookupError) and join the group."""
+    async def start(
+        self,
+        on_revoked: PartitionsHook = _nothing,
+        on_assigned: PartitionsHook = _nothing,
+        *,
+        require_topic: bool = False,
+    ) -> None:
+        """Connect and join the group. With ``require_topic`` a missing topic raises LookupError instead
+        of being waited for."""
         await self._consumer.start()
-        if self.topic not in await self._consumer.topics():
+        if require_topic and self.topic not in await self._consumer.topics():
             await self._consumer.stop()
             raise LookupError(f"topic {self.topic!r} does not exist")
         self._consumer.subscribe([self.topic], listener=_Listener(self, on_revoked, on_assigned))
@@ -138,3 +146,24 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
         await self._on_assigned(set(assigned))
+
+
+async def described_partitions(admin: AIOKafkaAdminClient, topics: Sequence[str]) -> list[TopicPartition]:
+    """The partitions of those of ``topics`` that exist, as the broker describes them now."""
+    described = await admin.describe_topics(list(topics))
+    return [
+        TopicPartition(topic["topic"], partition["partition"])
+        for topic in described
+        if topic["error_code"] == 0
+        for partition in sorted(topic["partitions"], key=lambda p: int(p["partition"]))
+    ]
+
+
+async def partitions_of(kafka: KafkaSettings, topics: Sequence[str]) -> list[TopicPartition]:
+    """The partitions of those of ``topics`` that exist (a short-lived admin client asks the broker)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers)
+    await admin.start()
+    try:
+        return await described_partitions(admin, topics)
+    finally:
+        await admin.close()

@@ -12,6 +12,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import Gauge
 
+from meterflow_kit.consumer import described_partitions
 from meterflow_kit.settings import KafkaSettings
 
 
@@ -48,10 +49,4 @@ class GroupLagExporter:
             self._gauge.labels(topic=tp.topic, partition=str(tp.partition)).set(max(0, ends[tp] - done))
 
     async def partitions(self) -> list[TopicPartition]:
-        existing = await self._ends.topics()
-        return [
-            TopicPartition(topic, partition)
-            for topic in self._topics
-            if topic in existing
-            for partition in sorted(self._ends.partitions_for_topic(topic) or ())
-        ]
+        return await described_partitions(self._admin, self._topics)

@@ -12,7 +12,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitionAssignor
 from meterflow_contracts import CHECKPOINTS, DLQ, RAW, Checkpoint, DeadLetter, RawBatch, checkpoint_key
-from meterflow_kit.consumer import GroupConsumer
+from meterflow_kit.consumer import GroupConsumer, partitions_of
 from meterflow_kit.settings import KafkaSettings
 
 from meterflow_poller.domain import Leadership, apply_checkpoint_record
@@ -61,17 +61,13 @@ class Publisher:
         await self._producer.send_and_wait(topic, None, key=checkpoint_key(bucket, key).encode())
 
 
-async def topic_partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
-    # topics() fetches fresh metadata: a topic this client has never seen is known afterwards.
-    if topic not in await consumer.topics():
-        return []
-    return [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-
-
 async def load_checkpoints(kafka: KafkaSettings, topic: str, bucket: str, timeout_s: float = 120.0) -> dict[str, str]:
     """Read the compacted checkpoint topic from the start to its current end: object key -> ETag of
     the version last published completely, for ``bucket``. Any instance can do this, so the poller
     keeps no local state; only ETags are kept, so a million checkpoints stay small."""
+    tps = await partitions_of(kafka, [topic])
+    if not tps:
+        raise missing_topic(topic)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=kafka.bootstrap_servers,
         enable_auto_commit=False,
@@ -80,9 +76,6 @@ async def load_checkpoints(kafka: KafkaSettings, topic: str, bucket: str, timeou
     )
     await consumer.start()
     try:
-        tps = await topic_partitions(consumer, topic)
-        if not tps:
-            raise missing_topic(topic)
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         end = await consumer.end_offsets(tps)
@@ -138,7 +131,7 @@ class Election:
 
     async def start(self) -> None:
         try:
-            await self._member.start(on_revoked=self._on_revoked, on_assigned=self._on_assigned)
+            await self._member.start(on_revoked=self._on_revoked, on_assigned=self._on_assigned, require_topic=True)
         except LookupError:
             raise missing_topic(self._member.topic) from None
         self._task = asyncio.create_task(self._keep_alive(), name="poller-election")
