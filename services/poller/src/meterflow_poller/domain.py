@@ -6,12 +6,13 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, BinaryIO
 
 import ijson
 import orjson
-from meterflow_contracts import CHECKPOINTS, DlqReason
+from meterflow_contracts import CHECKPOINTS, Checkpoint, DeadLetter, DlqReason, SourcePosition
 
 from meterflow_poller.errors import MalformedObject
 
@@ -306,3 +307,55 @@ class Leadership:
     def may_publish(self, term: int) -> bool:
         """Whether work that began in ``term`` may go on now (call once ``settled``)."""
         return self.leading and self.term == term
+
+
+# -- messages about an object ---------------------------------------------------------------------------
+
+
+def source_position(bucket: str, obj: ObjectInfo, chunk: Chunk) -> SourcePosition:
+    return SourcePosition(
+        bucket=bucket,
+        key=obj.key,
+        etag=obj.etag,
+        chunk_index=chunk.index,
+        record_start=chunk.record_start,
+        record_end=chunk.record_end,
+    )
+
+
+def completed_checkpoint(bucket: str, obj: ObjectInfo, records: int, chunks: int) -> Checkpoint:
+    return Checkpoint(
+        bucket=bucket,
+        key=obj.key,
+        etag=obj.etag,
+        size=obj.size,
+        records=records,
+        chunks=chunks,
+        completed_at=datetime.now(UTC),
+    )
+
+
+def rejected_object(bucket: str, obj: ObjectInfo, fault: MalformedObject, chunks_sent: int) -> DeadLetter:
+    """The dead letter of a malformed object: where it broke, after the ``chunks_sent`` good chunks."""
+    return DeadLetter(
+        reason=fault.reason,
+        message=f"s3://{bucket}/{obj.key} (etag {obj.etag}): {fault}",
+        stage="poller",
+        record={
+            "bucket": bucket,
+            "key": obj.key,
+            "etag": obj.etag,
+            "size": obj.size,
+            "byte_offset": fault.byte_offset,
+            "records_before": fault.records_before,
+        },
+        source=SourcePosition(
+            bucket=bucket,
+            key=obj.key,
+            etag=obj.etag,
+            chunk_index=chunks_sent,
+            record_start=fault.records_before,
+            record_end=fault.records_before,
+        ),
+        failed_at=datetime.now(UTC),
+    )

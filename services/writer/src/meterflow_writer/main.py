@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import structlog
@@ -26,7 +26,7 @@ from aiokafka.errors import KafkaError
 from meterflow_contracts import DLQ, READINGS, DeadLetter, DlqReason, ReadingBatch
 from meterflow_kit.backoff import backoff_delays
 from meterflow_kit.dead_letters import DeadLetterProducer, invalid_message
-from meterflow_kit.lifecycle import install_stop_signals, sleep_or_stop
+from meterflow_kit.lifecycle import first_of, install_stop_signals, sleep_or_stop
 from meterflow_kit.logs import configure_logging
 from meterflow_kit.ops import OpsServer
 
@@ -255,7 +255,7 @@ class Writer:
                 log.warning("write failed, retrying", error=str(error), retry_in_s=round(delay, 2), rows=len(rows))
                 await self.consumer.export_lag()  # the lag grows while we wait: show it
                 if not self.stop.is_set():
-                    await _wait_any((self.stop, self.revoked), delay)
+                    await first_of(self.stop.wait(), self.revoked.wait(), within_s=delay)
                 if self.stop.is_set():
                     log.warning("stopping while the database is unavailable: batch abandoned, not committed")
                     return False
@@ -329,7 +329,7 @@ class Writer:
         marked day buckets (at most once per refresh_interval_s, so bursts coalesce)."""
         delays = backoff_delays(base=0.5, cap=self.settings.retry_max_s)
         while True:
-            await _wait_any((self.stop, self.refresh_wanted), REFRESH_SWEEP_SECONDS)
+            await first_of(self.stop.wait(), self.refresh_wanted.wait(), within_s=REFRESH_SWEEP_SECONDS)
             if self.stop.is_set():
                 await self.loader_done.wait()
                 try:
@@ -371,16 +371,6 @@ def _encode_or_none(rows: list[Row]) -> bytes | None:
         return encode_rows(rows)
     except ValueError:
         return None
-
-
-async def _wait_any(events: Iterable[asyncio.Event], seconds: float) -> None:
-    """Wait until one of ``events`` is set, at most ``seconds``."""
-    waiters = [asyncio.ensure_future(event.wait()) for event in events]
-    try:
-        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
 
 
 async def serve(settings: Settings) -> None:
