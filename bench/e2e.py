@@ -39,8 +39,8 @@ import psycopg2
 from aiokafka.admin import AIOKafkaAdminClient
 from meterflow_cli.demo import Household, readings_count
 from meterflow_cli.demo_cmd import render
-from meterflow_cli.topics_cmd import create_topics
 from meterflow_contracts import ALL_TOPICS, CHECKPOINTS, DLQ, RAW, READINGS
+from meterflow_contracts.admin import create_topics
 from meterflow_schema import migrate
 
 REPO = Path(__file__).resolve().parents[1]

@@ -18,8 +18,8 @@ import asyncpg
 import boto3
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
-from meterflow_cli.topics_cmd import create_topics
 from meterflow_contracts import ALL_TOPICS, CHECKPOINTS, DLQ, RAW, READINGS
+from meterflow_contracts.admin import create_topics
 from meterflow_schema import migrate
 from support import LOCAL_CREDENTIALS, REPO, Pipeline, Servers, Topics, unique
 

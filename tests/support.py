@@ -230,7 +230,7 @@ class Pipeline:
             "WRITER_GROUP_ID": f"writer{self.topics.suffix}",
             "WRITER_READINGS_TOPIC": self.topics.readings,
             "WRITER_DLQ_TOPIC": self.topics.dlq,
-            "WRITER_BATCH_MAX_SECONDS": "0.2",
+            "WRITER_BATCH_MAX_S": "0.2",
             **env,
         }
         return self.service("writer", "WRITER_OPS_PORT", settings).start()

@@ -74,7 +74,7 @@ async def test_sigkill_mid_stream_three_times(servers: Any, topics: Any, databas
 
 
 async def test_postgres_restart_under_load(servers: Any, topics: Any, database: str, writers: Any) -> None:
-    writer = writers(WRITER_RETRY_MAX_SECONDS="2", **SMALL_BATCHES)
+    writer = writers(WRITER_RETRY_MAX_S="2", **SMALL_BATCHES)
 
     async def assigned() -> bool:
         return metric(writer, "meterflow_writer_assigned_partitions") == 6

@@ -35,10 +35,10 @@ class Pollers:
             "POLLER_RAW_TOPIC": self.topics.raw,
             "POLLER_DLQ_TOPIC": self.topics.dlq,
             "POLLER_CHECKPOINT_TOPIC": self.topics.checkpoints,
-            "POLLER_SESSION_TIMEOUT_MS": "6000",
+            "POLLER_KAFKA__SESSION_TIMEOUT_S": "6",
             "POLLER_INTERVAL_S": "3600",
             "POLLER_JITTER_S": "0",
-            "POLLER_RETRY_MAX_SECONDS": "1",
+            "POLLER_RETRY_MAX_S": "1",
             **overrides,
         }
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kafka_io import read_all
-from meterflow_contracts import Checkpoint, DeadLetter, RawBatch, SourcePosition
+from meterflow_contracts import CHECKPOINTS, DLQ, RAW, Checkpoint, DeadLetter, RawBatch, SourcePosition
 from pydantic import BaseModel
 
 START = datetime(2023, 2, 1, tzinfo=UTC)
@@ -81,7 +81,7 @@ class GeneratedDocument(io.RawIOBase):
 
 
 async def raw_batches(kafka: str, topic: str) -> list[RawBatch]:
-    return [RawBatch.model_validate_json(r.value) for r in await read_all(kafka, topic)]
+    return [RAW.deserialize(r.value) for r in await read_all(kafka, topic)]
 
 
 class _Position(BaseModel):
@@ -95,13 +95,13 @@ async def raw_positions(kafka: str, topic: str) -> list[SourcePosition]:
 
 
 async def dead_letters(kafka: str, topic: str) -> list[DeadLetter]:
-    return [DeadLetter.model_validate_json(r.value) for r in await read_all(kafka, topic)]
+    return [DLQ.deserialize(r.value) for r in await read_all(kafka, topic)]
 
 
 async def checkpoint_log(kafka: str, topic: str) -> list[tuple[str, Checkpoint | None]]:
     """Every checkpoint record in order: (bucket/key, checkpoint or None for a tombstone)."""
     return [
-        (r.key.decode(), None if r.value is None else Checkpoint.model_validate_json(r.value))
+        (r.key.decode(), None if r.value is None else CHECKPOINTS.deserialize(r.value))
         for r in await read_all(kafka, topic)
     ]
 

@@ -180,7 +180,7 @@ async def test_two_writers_share_the_partitions_and_one_survives_a_kill(
 
 async def test_sigterm_finishes_the_batch_in_hand(servers: Any, topics: Any, database: str, writers: Any) -> None:
     # The batch can only end by rows or by a stop: a 2-minute time bound, far more rows than sent.
-    writer = writers(WRITER_BATCH_MAX_SECONDS="120", WRITER_BATCH_MAX_ROWS="1000000")
+    writer = writers(WRITER_BATCH_MAX_S="120", WRITER_BATCH_MAX_ROWS="1000000")
 
     async def assigned() -> bool:
         return metric(writer, "meterflow_writer_assigned_partitions") == 6

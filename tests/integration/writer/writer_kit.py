@@ -19,7 +19,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from meterflow_contracts import DeadLetter, ReadingBatch, SourcePosition
+from meterflow_contracts import DLQ, READINGS, DeadLetter, ReadingBatch, SourcePosition
 from meterflow_obis import decode
 from support import BIN, ServiceProcess, free_port, metric_value, service_env
 from support import count_rows as count_rows  # re-exported for the writer tests
@@ -117,7 +117,7 @@ async def produce(bootstrap: str, topic: str, messages: Iterable[ReadingBatch | 
         futures = []
         for message in messages:
             if isinstance(message, ReadingBatch):
-                key, value = str(message.muid).encode(), message.model_dump_json().encode()
+                key, value = READINGS.serialize(message)
             else:
                 key, value = message
             futures.append(await producer.send(topic, value, key=key))
@@ -142,9 +142,9 @@ def start_writer(
         "WRITER_READINGS_TOPIC": readings_topic,
         "WRITER_DLQ_TOPIC": dlq_topic,
         "WRITER_OPS_PORT": str(port),
-        "WRITER_BATCH_MAX_SECONDS": "0.2",
+        "WRITER_BATCH_MAX_S": "0.2",
         # The broker's minimum: a SIGKILLed writer's partitions move after 6 s, not 10.
-        "WRITER_SESSION_TIMEOUT_MS": "6000",
+        "WRITER_KAFKA__SESSION_TIMEOUT_S": "6",
         **env,
     }
     return ServiceProcess(
@@ -283,11 +283,11 @@ async def read_dead_letters(bootstrap: str, topic: str, expected: int, timeout: 
         while len(found) < expected and time.monotonic() < deadline:
             batches = await consumer.getmany(timeout_ms=500)
             for records in batches.values():
-                found.extend(DeadLetter.model_validate_json(r.value or b"") for r in records)
+                found.extend(DLQ.deserialize(r.value or b"") for r in records)
         # Anything beyond the expected ones would be a bug too: give it a moment to show up.
         batches = await consumer.getmany(timeout_ms=1000)
         for records in batches.values():
-            found.extend(DeadLetter.model_validate_json(r.value or b"") for r in records)
+            found.extend(DLQ.deserialize(r.value or b"") for r in records)
     finally:
         await consumer.stop()
     return found
