@@ -22,7 +22,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
-from support import Servers, pglite_server
+from meterflow_harness.servers import Servers
+from pglite import pglite_server
 
 REPO = Path(__file__).resolve().parents[2]
 MIGRATIONS_DIR = REPO / "infra" / "timescale" / "migrations"

@@ -20,7 +20,7 @@ import pytest
 from meterflow_writer.db import Database
 from meterflow_writer.domain import Row
 from meterflow_writer.migrations import migrate
-from support import pglite_server
+from pglite import pglite_server
 
 if TYPE_CHECKING:
     from meterflow_writer.db import Conn
