@@ -13,20 +13,21 @@ def with_database(dsn: str, database: str) -> str:
     return urlunsplit(urlsplit(dsn)._replace(path=f"/{database}"))
 
 
-async def create_database(admin_dsn: str, name: str) -> str:
-    """Create the empty database ``name``; returns its DSN."""
+async def as_admin(admin_dsn: str, statement: str) -> None:
+    """Run one statement on a connection of its own (CREATE/DROP DATABASE cannot run in a transaction)."""
     admin = await asyncpg.connect(admin_dsn)
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
+        await admin.execute(statement)
     finally:
         await admin.close()
+
+
+async def create_database(admin_dsn: str, name: str) -> str:
+    """Create the empty database ``name``; returns its DSN."""
+    await as_admin(admin_dsn, f'CREATE DATABASE "{name}"')
     return with_database(admin_dsn, name)
 
 
 async def drop_database(admin_dsn: str, name: str) -> None:
     """Drop ``name`` if it exists, closing whatever connections it still has."""
-    admin = await asyncpg.connect(admin_dsn)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    await as_admin(admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
