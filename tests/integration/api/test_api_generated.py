@@ -17,8 +17,8 @@ import asyncpg
 import httpx
 import numpy as np
 import pytest
+from integration.api.api_metrics import series_source_counts
 from meterflow_api.schemas import ReadingsResponse, SeriesResponse, StatsResponse
-from support import series_source_counts
 
 pytestmark = pytest.mark.integration
 

@@ -9,9 +9,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from kafka_io import produce, read_all, read_until
 from meterflow_contracts import DLQ, RAW, READINGS, RawBatch, SourcePosition
-from support import Pipeline, Servers, ServiceProcess, Topics, metric_value, wait_until
+from meterflow_harness.kafka import produce, read_all, read_until
+from meterflow_harness.metrics import metric_value
+from meterflow_harness.pipeline import Pipeline, Topics
+from meterflow_harness.processes import ServiceProcess
+from meterflow_harness.servers import Servers
+from meterflow_harness.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 START = datetime(2023, 2, 1, tzinfo=UTC)
@@ -56,7 +60,7 @@ def normalizer(servers: Servers, topics: Topics, tmp_path: Any) -> Any:
     started: list[ServiceProcess] = []
 
     def start(**env: str) -> ServiceProcess:
-        service = pipeline.start_normalizer(NORMALIZER_KAFKA__SESSION_TIMEOUT_S="6", **env)
+        service = pipeline.normalizer(NORMALIZER_KAFKA__SESSION_TIMEOUT_S="6", **env).start()
         started.append(service)
         return service.wait_healthy()
 

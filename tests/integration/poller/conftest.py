@@ -13,7 +13,12 @@ from typing import Any
 import boto3
 import httpx
 import pytest
-from support import BIN, LOCAL_CREDENTIALS, REPO, Servers, ServiceProcess, Topics, free_port, service_env, wait_until
+from meterflow_harness.paths import BIN, REPO
+from meterflow_harness.pipeline import Topics
+from meterflow_harness.ports import free_port
+from meterflow_harness.processes import ServiceProcess, service_env
+from meterflow_harness.servers import LOCAL_CREDENTIALS, Servers
+from meterflow_harness.waiting import wait_until
 
 
 @dataclass

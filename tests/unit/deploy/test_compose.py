@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 import yaml
 from meterflow_api.config import Settings as ApiSettings
+from meterflow_harness.paths import REPO
 from meterflow_normalizer.config import Settings as NormalizerSettings
 from meterflow_poller.config import Settings as PollerSettings
 from meterflow_writer.config import Settings as WriterSettings
-from support import REPO
 
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
