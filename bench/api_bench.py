@@ -35,7 +35,6 @@ import platform
 import random
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -45,9 +44,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
+from meterflow_harness.ports import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ADMIN_DSN = "postgresql://meterflow:meterflow@127.0.0.1:5432/postgres"
@@ -104,15 +104,11 @@ def meter_months(meters: int) -> tuple[str, list[tuple[Any, ...]]]:
 async def prepare_database(admin_dsn: str, meters: int) -> tuple[str, str, str]:
     """Create, migrate and load a scratch database; returns (name, dsn, muid of the queried meter)."""
     import asyncpg
+    from meterflow_harness.postgres import create_database
     from meterflow_schema import migrate, refresh_channels
 
     name = f"mf_api_bench_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(admin_dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    dsn = urlunsplit(urlsplit(admin_dsn)._replace(path=f"/{name}"))
+    dsn = await create_database(admin_dsn, name)
     await migrate(dsn)
     muid, rows = meter_months(meters)
     conn = await asyncpg.connect(dsn)
@@ -125,24 +121,7 @@ async def prepare_database(admin_dsn: str, meters: int) -> tuple[str, str, str]:
     return name, dsn, muid
 
 
-async def drop_database(admin_dsn: str, name: str) -> None:
-    import asyncpg
-
-    admin = await asyncpg.connect(admin_dsn)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-
-
 # --- server -------------------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def start_server(app: str, port: int, workers: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
@@ -484,6 +463,8 @@ def main(argv: list[str] | None = None) -> int:
                 results[scenario] = {"path": urls[scenario], "error": repr(error)}
     finally:
         if scratch is not None:
+            from meterflow_harness.postgres import drop_database
+
             asyncio.run(drop_database(args.admin_dsn, scratch))
 
     series_at_slo = (results.get("series") or {}).get("at_slo") or {}

@@ -33,10 +33,11 @@ import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import httpx
-from api_bench import concurrency_list, drop_database, run_scenario  # bench/ is on sys.path: run as a script
+from api_bench import concurrency_list, run_scenario  # bench/ is on sys.path: run as a script
+from meterflow_harness.postgres import create_database, drop_database
 
 DEFAULT_ADMIN_DSN = "postgresql://meterflow:meterflow@127.0.0.1:5432/postgres"
 IMPORT, EXPORT = "1-0:1.29.0*255", "1-0:2.29.0*255"
@@ -86,12 +87,7 @@ async def build_database(admin_dsn: str, readings: int, meters: int) -> tuple[st
     from meterflow_schema import migrate
 
     name = f"mf_meters_bench_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(admin_dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    dsn = urlunsplit(urlsplit(admin_dsn)._replace(path=f"/{name}"))
+    dsn = await create_database(admin_dsn, name)
     await migrate(dsn)
     rows = per_channel(readings, meters)
     began = time.monotonic()

@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import math
 import os
 import platform
 import re
@@ -32,7 +31,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from datetime import date, datetime
@@ -44,36 +42,23 @@ import orjson
 import psutil
 from meterflow_cli.demo import Household, households
 from meterflow_cli.demo_cmd import render
+from meterflow_harness.paths import REPO
+from meterflow_harness.servers import LOCAL_CREDENTIALS, Servers, start_missing_servers, stop_servers
 from meterflow_obis import decode
 
 # `python bench/run.py` (make bench) puts bench/ on sys.path, not the repository: bench.e2e needs the latter.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.e2e import (
-    REPO,
-    Fleet,
-    PipelineConfig,
-    Resources,
-    RssSampler,
-    Servers,
-    count_rows,
-    log,
-    run_pipeline,
-    upload,
-)
+sys.path.insert(0, str(REPO))
+from bench.companions import BENCH, run_companion
+from bench.e2e import Fleet, PipelineConfig, count_rows, run_pipeline
+from bench.measuring import RssSampler, render_pyinstrument, summarize_pyspy
+from bench.progress import log
+from bench.report import print_summary, ratio, verdicts
+from bench.scratch import Resources, upload
 
-BENCH = REPO / "bench"
 RESULTS = BENCH / "results"
 CACHE = REPO / ".local" / "bench"
 PREFIX = "challenge/"
-LINE = re.compile(r":\d+\)$")
 COLUMNS = ("muid", "obis", "ts", "value", "quality")
-TARGETS = {
-    "e2e_readings_per_s": 100_000,
-    "e2e_vs_ceiling": 0.3,
-    "e2e_vs_simple": 2.0,
-    "peak_rss_mb": 300,
-    "freshness_p50_s": 2.0,
-}
 
 
 # -- the fleet -------------------------------------------------------------------------------------------
@@ -148,7 +133,7 @@ def run_simple_loader(servers: Servers, res: Resources, expected: int, page_size
     dsn = res.database("simple")
     argv = [sys.executable, str(BENCH / "simple_loader.py"), "--dsn", dsn, "--bucket", res.bucket]
     argv += ["--prefix", PREFIX, "--s3-endpoint", servers.s3_endpoint, "--page-size", str(page_size)]
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "meterflow-bench", "AWS_SECRET_ACCESS_KEY": "meterflow-bench"}
+    env = {**os.environ, **LOCAL_CREDENTIALS}
     env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=REPO)
     sampler = RssSampler()
@@ -164,81 +149,6 @@ def run_simple_loader(servers: Servers, res: Resources, expected: int, page_size
     summary["peak_rss_mb"] = peaks.get("simple_loader")
     summary["simple_loader_rows_per_s"] = summary["rows_per_s"]
     res.drop(dsn)
-    return summary
-
-
-# -- companion benchmarks --------------------------------------------------------------------------------
-
-
-def last_json(text: str) -> dict[str, Any] | None:
-    """The JSON summary a companion printed: all of stdout, else its last line that is a JSON object."""
-    with contextlib.suppress(ValueError):
-        whole = json.loads(text)
-        if isinstance(whole, dict):
-            return whole
-    for line in reversed(text.strip().splitlines()):
-        line = line.strip()
-        if line.startswith("{"):
-            with contextlib.suppress(ValueError):
-                value = json.loads(line)
-                if isinstance(value, dict):
-                    return value
-    start = text.rfind("\n{")
-    if start >= 0:
-        with contextlib.suppress(ValueError):
-            value = json.loads(text[start + 1 :])
-            if isinstance(value, dict):
-                return value
-    return None
-
-
-def companion_args(help_text: str, values: dict[str, str]) -> list[str]:
-    """The options among ``values`` that the script's --help lists (its argparse), with their values."""
-    args: list[str] = []
-    for flag, value in values.items():
-        if re.search(rf"(?<![\w-]){re.escape(flag)}(?![\w-])", help_text):
-            args += [flag, value]
-    return args
-
-
-def run_companion(name: str, servers: Servers, timeout: float, log_dir: Path) -> dict[str, Any]:
-    script = BENCH / name
-    if not script.exists():
-        return {"skipped": f"bench/{name} is not there"}
-    help_run = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, cwd=REPO)
-    endpoints = {
-        "--bootstrap": servers.kafka,
-        "--kafka": servers.kafka,
-        "--kafka-bootstrap": servers.kafka,
-        "--bootstrap-servers": servers.kafka,
-        "--admin-dsn": servers.pg_admin_dsn,
-        "--pg-admin-dsn": servers.pg_admin_dsn,
-        "--s3-endpoint": servers.s3_endpoint,
-    }
-    endpoints["--log-dir"] = str(log_dir)
-    log_dir.mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, str(script), *companion_args(help_run.stdout, endpoints)]
-    log(f"running {' '.join(argv[1:])}")
-    sampler = RssSampler()
-    started = time.perf_counter()
-    try:
-        process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
-        sampler.watch(name, process.pid)
-        sampler.start()
-        out, err = process.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.communicate()
-        sampler.stop()
-        return {"error": f"timed out after {timeout:.0f} s", "argv": argv[1:]}
-    peaks = sampler.stop()
-    seconds = round(time.perf_counter() - started, 1)
-    summary = last_json(out.decode(errors="replace"))
-    if process.returncode != 0 or summary is None:
-        tail = err.decode(errors="replace")[-2000:]
-        return {"error": f"exited with {process.returncode}, JSON summary: {summary is not None}", "stderr": tail}
-    # The script's whole process tree (its own data and the processes it starts), not one service's RSS.
-    summary.setdefault("_bench", {"argv": argv[1:], "seconds": seconds, "script_tree_peak_rss_mb": peaks.get(name)})
     return summary
 
 
@@ -289,169 +199,6 @@ def machine(servers: Servers) -> dict[str, Any]:
     dirty = subprocess.run(["git", "status", "--porcelain", "services", "libs"], capture_output=True, text=True)
     info["git"] = git.stdout.strip() + (" + uncommitted service changes" if dirty.stdout.strip() else "")
     return info
-
-
-# -- profile summary -------------------------------------------------------------------------------------
-
-
-def summarize_pyspy(path: Path, top: int = 15) -> dict[str, Any]:
-    """Self and inclusive shares of CPU samples per function, from py-spy's raw (collapsed) output."""
-    own: Counter[str] = Counter()
-    inclusive: Counter[str] = Counter()
-    total = 0
-    for line in path.read_text().splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit():
-            continue
-        count = int(count_text)
-        # "function (file.py:line)" -> "function (file.py)": shares per function, whatever the line.
-        frames = [LINE.sub(")", f) for f in stack.split(";") if not f.startswith(("process ", "thread "))]
-        if not frames:
-            continue
-        total += count
-        own[frames[-1]] += count
-        for frame in set(frames):  # recursion counts once
-            inclusive[frame] += count
-
-    def shares(counter: Counter[str]) -> list[list[Any]]:
-        return [[name, round(100 * n / total, 1)] for name, n in counter.most_common(top)]
-
-    return {"samples": total, "self_percent": shares(own), "inclusive_percent": shares(inclusive)}
-
-
-def render_pyinstrument(profile_dir: Path) -> dict[str, Any]:
-    rendered: dict[str, Any] = {}
-    for session in sorted(profile_dir.glob("*.pyisession")):
-        for renderer, suffix in (("html", ".html"), ("text", ".txt")):
-            out = session.with_suffix(suffix)
-            subprocess.run(
-                [sys.executable, "-m", "pyinstrument", "--load", str(session), "-r", renderer, "-o", str(out)],
-                check=False,
-                cwd=REPO,
-            )
-        rendered[session.stem] = str(session.with_suffix(".html").relative_to(REPO))
-    return rendered
-
-
-# -- report ----------------------------------------------------------------------------------------------
-
-
-def ratio(a: float | None, b: float | None) -> float | None:
-    if a is None or b is None or b == 0:
-        return None
-    return round(a / b, 3)
-
-
-def verdicts(results: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-
-    def judge(name: str, value: float | None, target: float, higher_is_better: bool = True) -> None:
-        if value is None:
-            out[name] = {"value": None, "target": target, "met": None}
-            return
-        met = value >= target if higher_is_better else value <= target
-        out[name] = {"value": value, "target": target, "met": met}
-
-    judge("e2e_readings_per_s", results.get("e2e_readings_per_s"), TARGETS["e2e_readings_per_s"])
-    judge("e2e_vs_ceiling", results.get("e2e_vs_ceiling"), TARGETS["e2e_vs_ceiling"])
-    judge("e2e_vs_simple", results.get("e2e_vs_simple"), TARGETS["e2e_vs_simple"])
-    services = {k: v for k, v in (results.get("peak_rss_mb") or {}).items() if k != "kafka"}
-    judge("max_service_peak_rss_mb", max(services.values(), default=None), TARGETS["peak_rss_mb"], False)
-    judge("freshness_p50_s", results.get("freshness_p50_s"), TARGETS["freshness_p50_s"], False)
-    heap = (results.get("e2e") or {}).get("kafka_heap") or {}
-    if heap.get("xmx"):
-        out["kafka_heap_bounded"] = {"xmx": heap["xmx"], "met": heap["xmx"] == "512m"}
-    return out
-
-
-def companion_lines(results: dict[str, Any]) -> list[str]:
-    lines: list[str] = []
-    api = results.get("api")
-    if isinstance(api, dict) and isinstance(api.get("results"), dict):
-        for scenario, figures in api["results"].items():
-            for row in figures.get("median", []) if isinstance(figures, dict) else []:
-                lines.append(
-                    f"  API {scenario:<9} c={row.get('concurrency', '-'):<3} {row.get('rps', '-')} req/s, "
-                    f"p50 {row.get('p50_ms', '-')} ms, p99 {row.get('p99_ms', '-')} ms, "
-                    f"errors {row.get('errors', '-')} (medians of {row.get('runs', '-')} runs)"
-                )
-            if isinstance(figures, dict) and "error" in figures:
-                lines.append(f"  API {scenario:<9} {figures['error']}")
-    elif isinstance(api, dict):
-        lines.append(f"  API bench               {json.dumps(api)[:300]}")
-    writer = results.get("writer")
-    if isinstance(writer, dict) and "writer_rows_per_s" in writer:
-        lines.append(
-            f"  writer alone            {writer['writer_rows_per_s']:,} rows/s vs bare COPY "
-            f"{writer.get('bare_copy_rows_per_s', 0):,} rows/s (ratio {writer.get('ratio')}), "
-            f"peak RSS {writer.get('writer_peak_rss_mb')} MB"
-        )
-    elif isinstance(writer, dict):
-        lines.append(f"  writer bench            {json.dumps(writer)[:300]}")
-    return lines
-
-
-def print_summary(results: dict[str, Any], path: Path) -> None:
-    def fmt(value: Any, digits: int = 0) -> str:
-        if value is None:
-            return "-"
-        if isinstance(value, float) and math.isnan(value):
-            return "-"
-        if isinstance(value, int | float):
-            return f"{value:,.{digits}f}"
-        return str(value)
-
-    e2e = results.get("e2e") or {}
-    stages = e2e.get("stages_done_s") or {}
-    m = results["machine"]
-    lines = [
-        "",
-        f"Meterflow benchmark  {results['started_at']}  ({m['cores']} cores, {m['memory_gib']} GiB, {m['cpu_model']})",
-        f"fleet: {results['fleet']['meters']} meters x {results['fleet']['days']} days = "
-        f"{fmt(results['fleet']['readings'])} readings in {results['fleet']['objects']} objects "
-        f"({results['fleet']['mib']:.0f} MiB)",
-        f"config: {results['config']['normalizers']} normalizer(s), {results['config']['writers']} writer(s)",
-        "",
-        f"  end to end              {fmt(results.get('e2e_readings_per_s'))} readings/s "
-        f"({fmt(e2e.get('e2e_seconds'), 2)} s; last commit at {fmt(e2e.get('e2e_seconds_at_last_commit'), 2)} s)",
-        f"    stages done at        poller {fmt(stages.get('poller_published'), 2)} s, normalizer "
-        f"{fmt(stages.get('normalizer_done'), 2)} s, writer {fmt(stages.get('writer_done'), 2)} s, "
-        f"queryable {fmt(stages.get('queryable'), 2)} s",
-        f"  COPY ceiling            {fmt(results.get('copy_ceiling_rows_per_s'))} rows/s",
-        f"  simple loader           {fmt(results.get('simple_loader_rows_per_s'))} rows/s",
-        f"  e2e / ceiling           {fmt(results.get('e2e_vs_ceiling'), 3)}",
-        f"  e2e / simple            {fmt(results.get('e2e_vs_simple'), 2)}",
-        f"  freshness p50 / max     {fmt(results.get('freshness_p50_s'), 3)} s / "
-        f"{fmt(results.get('freshness_max_s'), 3)} s",
-        "  peak RSS (MB)           " + ", ".join(f"{k} {v:.0f}" for k, v in (results.get("peak_rss_mb") or {}).items()),
-    ]
-    cpu = e2e.get("cpu") or {}
-    if cpu:
-        spent = ", ".join(f"{k} {v:.1f}" for k, v in sorted(cpu["cpu_seconds"].items(), key=lambda kv: -kv[1]))
-        lines.append(
-            f"  CPU s during the load   {spent}, other work on the machine {cpu['other_cpu_seconds']:.1f} "
-            f"(busy {cpu['machine_busy_cpu_seconds'] / max(cpu['wall_seconds'], 1e-9):.2f} of "
-            f"{results['machine']['cores']} cores)"
-        )
-        if cpu.get("restarted_during_load"):
-            lines.append(f"  RESTARTED during the load (by someone else): {', '.join(cpu['restarted_during_load'])}")
-    heap = e2e.get("kafka_heap") or {}
-    if heap.get("xmx"):
-        lines.append(
-            f"  Kafka heap              -Xmx{heap['xmx']}, used {fmt(heap.get('heap_used_mb'))} MB of "
-            f"{fmt(heap.get('heap_committed_mb'))} MB committed after the load"
-        )
-    lines += companion_lines(results)
-    lines.append("")
-    lines.append("  targets:")
-    for name, verdict in results["targets"].items():
-        met = {True: "met", False: "NOT met", None: "not measured"}[verdict.get("met")]
-        shown = {k: v for k, v in verdict.items() if k != "met"}
-        lines.append(f"    {name:<26}{met:<14}{shown}")
-    for name, error in (results.get("errors") or {}).items():
-        lines.append(f"  FAILED {name}: {error[:300]}")
-    lines.append(f"\nresults: {path.relative_to(REPO) if path.is_relative_to(REPO) else path}")
-    print("\n".join(lines))
 
 
 # -- main ------------------------------------------------------------------------------------------------
@@ -545,7 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     profile_dir = run_dir / "profile" if args.profile else None
     if profile_dir is not None:
         profile_dir.mkdir(parents=True, exist_ok=True)
-    servers = Servers.ensure()
+    servers = Servers.from_env()
+    started_servers = start_missing_servers(announce=log)
     res = Resources(servers)
     results: dict[str, Any] = {"started_at": datetime.now().astimezone().isoformat(timespec="seconds")}
     try:
@@ -599,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
         raise
     finally:
         res.close()
-        servers.stop_started()
+        stop_servers(started_servers, announce=log)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(results, indent=2, default=str) + "\n")
     print_summary(results, out)

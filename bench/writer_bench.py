@@ -22,21 +22,24 @@ import argparse
 import asyncio
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
-from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from meterflow_contracts import READINGS, ReadingBatch, SourcePosition
+from meterflow_contracts import READINGS, ReadingBatch
+from meterflow_contracts.admin import create_topics
+from meterflow_harness.kafka import delete_topics, produce
+from meterflow_harness.messages import encoded_batches, reading_batch
+from meterflow_harness.metrics import metric_value
+from meterflow_harness.paths import BIN
+from meterflow_harness.ports import free_port
+from meterflow_harness.postgres import create_database, drop_database
+from meterflow_harness.processes import ServiceProcess, peak_rss, service_env
 from meterflow_schema import migrate
 
 TARGET_RATIO = 0.6
@@ -57,71 +60,25 @@ def build_messages(readings: int, per_message: int) -> list[ReadingBatch]:
         muid = uuid.uuid5(uuid.NAMESPACE_URL, f"meterflow-bench/meter/{index}")
         values = [round((index * 7919 + i) % 10_000 * 0.001, 3) for i in range(n)]
         messages.append(
-            ReadingBatch(
-                muid=muid,
-                obis="1-0:1.29.0*255",
-                obis_hex="0100011D00FF",
-                quantity="active_energy",
-                direction="import",
-                unit="kWh",
-                measurement="energy",
-                interval_s=900,
-                readings=[(START + timedelta(minutes=15 * i), v, "measured") for i, v in enumerate(values)],
-                source=SourcePosition(
-                    bucket="bench", key=f"bench/{index}.json", etag="e", chunk_index=0, record_start=0, record_end=n
-                ),
-            )
+            reading_batch(muid, "1-0:1.29.0*255", START, values, bucket="bench", key=f"bench/{index}.json", etag="e")
         )
         made += n
         index += 1
     return messages
 
 
-async def create_database(admin_dsn: str, name: str) -> str:
-    admin = await asyncpg.connect(admin_dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    dsn = admin_dsn.rsplit("/", 1)[0] + "/" + name
+async def migrated_database(admin_dsn: str, name: str) -> str:
+    dsn = await create_database(admin_dsn, name)
     await migrate(dsn)
     return dsn
 
 
-async def drop_database(admin_dsn: str, name: str) -> None:
-    admin = await asyncpg.connect(admin_dsn)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-
-
-async def produce(bootstrap: str, topic: str, messages: list[ReadingBatch]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics([NewTopic(topic, num_partitions=READINGS.partitions, replication_factor=1)])
-    finally:
-        await admin.close()
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap, acks="all", linger_ms=20, max_batch_size=1 << 20, max_request_size=8 << 20
-    )
-    await producer.start()
-    try:
-        futures = [await producer.send(topic, m.model_dump_json().encode(), key=str(m.muid).encode()) for m in messages]
-        await producer.flush()
-        await asyncio.gather(*futures)
-    finally:
-        await producer.stop()
-
-
-async def delete_topic(bootstrap: str, topic: str) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.delete_topics([topic])
-    finally:
-        await admin.close()
+async def fill_topic(bootstrap: str, suffix: str, messages: list[ReadingBatch]) -> str:
+    """A readings topic of this run's own (the declared partitions and settings), holding ``messages``."""
+    await create_topics(bootstrap, (READINGS,), suffix=suffix)
+    topic = READINGS.name + suffix
+    await produce(bootstrap, topic, encoded_batches(messages))
+    return topic
 
 
 async def bare_copy(dsn: str, messages: list[ReadingBatch], batch_rows: int) -> float:
@@ -140,28 +97,6 @@ async def bare_copy(dsn: str, messages: list[ReadingBatch], batch_rows: int) -> 
     return elapsed
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def metric(text: str, name: str) -> float:
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(name + " ") or line.startswith(name + "{"):
-            total += float(line.rpartition(" ")[2])
-    return total
-
-
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
@@ -174,7 +109,6 @@ def run_writer(
     where its time went (sums of its duration histograms)."""
     port = free_port()
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("WRITER_")},
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "DATABASE_URL": dsn,
         "WRITER_READINGS_TOPIC": topic,
@@ -185,48 +119,45 @@ def run_writer(
         "WRITER_OPTIMISTIC_COPY": str(optimistic).lower(),
         "LOG_LEVEL": "WARNING",
     }
-    binary = Path(sys.executable).parent / "meterflow-writer"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen([str(binary)], env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/metrics"
-    try:
-        started = None
-        cpu_at_start = 0.0
-        deadline = time.monotonic() + 1800
-        with httpx.Client(timeout=2) as client:
-            while time.monotonic() < deadline:
-                if process.poll() is not None:
-                    raise RuntimeError(f"the writer exited with {process.returncode}; log: {log_path}")
-                try:
-                    text = client.get(url).text
-                except httpx.HTTPError:
-                    time.sleep(POLL_SECONDS)
-                    continue
-                if started is None and metric(text, "meterflow_writer_assigned_partitions") > 0:
-                    started = time.perf_counter()
-                    cpu_at_start = cpu_seconds(process.pid)
-                if started is not None and metric(text, "meterflow_writer_rows_total") >= readings:
-                    elapsed = time.perf_counter() - started
-                    inside = {
-                        "write_transactions_s": round(metric(text, "meterflow_writer_write_duration_seconds_sum"), 3),
-                        "copy_to_staging_s": round(metric(text, "meterflow_writer_copy_duration_seconds_sum"), 3),
-                        "transactions": metric(text, "meterflow_writer_write_duration_seconds_count"),
-                        "writer_process_cpu_s": round(cpu_seconds(process.pid) - cpu_at_start, 3),
-                    }
-                    return elapsed, peak_rss_mb(process.pid), inside
-                time.sleep(POLL_SECONDS)
-        raise RuntimeError(f"the writer did not finish in time; log: {log_path}")
-    finally:
-        process.send_signal(signal.SIGTERM)
+    with httpx.Client(timeout=2) as client:
+        writer = ServiceProcess(
+            "writer", [str(BIN / "meterflow-writer")], service_env(env), log_path, f"http://127.0.0.1:{port}", client
+        ).start()
         try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            return time_writer(writer, readings)
+        finally:
+            writer.stop(30)
+
+
+def time_writer(writer: ServiceProcess, readings: int) -> tuple[float, float, dict[str, float]]:
+    started = None
+    cpu_at_start = 0.0
+    deadline = time.monotonic() + 1800
+    while time.monotonic() < deadline:
+        writer.assert_running()
+        try:
+            text = writer.metrics()
+        except httpx.HTTPError:
+            time.sleep(POLL_SECONDS)
+            continue
+        if started is None and metric_value(text, "meterflow_writer_assigned_partitions") > 0:
+            started = time.perf_counter()
+            cpu_at_start = cpu_seconds(writer.pid)
+        if started is not None and metric_value(text, "meterflow_writer_rows_total") >= readings:
+            elapsed = time.perf_counter() - started
+            inside = {
+                "write_transactions_s": round(metric_value(text, "meterflow_writer_write_duration_seconds_sum"), 3),
+                "copy_to_staging_s": round(metric_value(text, "meterflow_writer_copy_duration_seconds_sum"), 3),
+                "transactions": metric_value(text, "meterflow_writer_write_duration_seconds_count"),
+                "writer_process_cpu_s": round(cpu_seconds(writer.pid) - cpu_at_start, 3),
+            }
+            return elapsed, (peak_rss(writer.pid) or float("nan")) / 2**20, inside
+        time.sleep(POLL_SECONDS)
+    raise TimeoutError(f"the writer did not finish in time; log: {writer.log_path}")
 
 
 async def bare_copy_fresh(args: argparse.Namespace, name: str, messages: list[ReadingBatch]) -> float:
-    dsn = await create_database(args.dsn_admin, name)
+    dsn = await migrated_database(args.dsn_admin, name)
     try:
         return await bare_copy(dsn, messages, args.batch_max_rows)
     finally:
@@ -235,15 +166,14 @@ async def bare_copy_fresh(args: argparse.Namespace, name: str, messages: list[Re
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     suffix = uuid.uuid4().hex[:8]
-    topic = f"{READINGS.name}.bench-{suffix}"
     writer_db = f"mf_bench_writer_{suffix}"
     messages = build_messages(args.readings, args.per_message)
     readings = sum(len(m.readings) for m in messages)
-    await produce(args.bootstrap, topic, messages)
+    topic = await fill_topic(args.bootstrap, f".bench-{suffix}", messages)
     try:
         # The bare limit before and after the writer: on a shared machine the load changes within a run.
         bare_before = await bare_copy_fresh(args, f"mf_bench_bare1_{suffix}", messages)
-        writer_dsn = await create_database(args.dsn_admin, writer_db)
+        writer_dsn = await migrated_database(args.dsn_admin, writer_db)
         try:
             log_path = Path(args.log_dir) / f"writer-bench-{suffix}.log"
             writer_seconds, rss_mb, inside = await asyncio.to_thread(
@@ -265,7 +195,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             await drop_database(args.dsn_admin, writer_db)
         bare_after = await bare_copy_fresh(args, f"mf_bench_bare2_{suffix}", messages)
     finally:
-        await delete_topic(args.bootstrap, topic)
+        await delete_topics(args.bootstrap, [topic])
     bare_rate = readings / ((bare_before + bare_after) / 2)
     writer_rate = readings / writer_seconds
     ratio = writer_rate / bare_rate

@@ -9,31 +9,20 @@ instead; this machine has no Docker engine, so that path is not exercised here.
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import boto3
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient
-from meterflow_cli.topics_cmd import create_topics
-from meterflow_contracts import ALL_TOPICS, CHECKPOINTS, DLQ, RAW, READINGS
+from meterflow_contracts import ALL_TOPICS
+from meterflow_contracts.admin import create_topics
+from meterflow_harness.kafka import delete_topics
+from meterflow_harness.names import unique
+from meterflow_harness.pipeline import Pipeline, Topics
+from meterflow_harness.postgres import create_database, drop_database
+from meterflow_harness.servers import LOCAL_CREDENTIALS, Servers, start_missing_servers, stop_servers
 from meterflow_schema import migrate
-from support import LOCAL_CREDENTIALS, REPO, Pipeline, Servers, Topics, unique
-
-
-def _run_script(*args: str) -> None:
-    subprocess.run(["bash", *args], cwd=REPO, check=True)
-
-
-def _status(script: str) -> bool:
-    # A status check can time out on a loaded machine; a server wrongly taken as down would be
-    # stopped at the end of this session although another session started it.
-    return any(
-        subprocess.run(["bash", script, "status"], cwd=REPO, capture_output=True).returncode == 0 for _ in range(3)
-    )
 
 
 @pytest.fixture(scope="session")
@@ -41,25 +30,11 @@ def servers() -> Iterator[Servers]:
     if os.environ.get("MF_USE_DOCKER") == "1":
         yield from _docker_servers()
         return
-    started: list[str] = []
-    native = {
-        "MF_KAFKA_BOOTSTRAP": "infra/kafka/kafka.sh",
-        "MF_PG_ADMIN_DSN": "infra/timescale/pg.sh",
-        "MF_S3_ENDPOINT": "infra/s3/s3.sh",
-    }
-    for variable, script in native.items():
-        if variable not in os.environ and not _status(script):
-            _run_script(script, "start")
-            started.append(script)
+    started = start_missing_servers()
     try:
-        yield Servers(
-            kafka=os.environ.get("MF_KAFKA_BOOTSTRAP", "127.0.0.1:9092"),
-            pg_admin_dsn=os.environ.get("MF_PG_ADMIN_DSN", "postgresql://meterflow:meterflow@127.0.0.1:5432/postgres"),
-            s3_endpoint=os.environ.get("MF_S3_ENDPOINT", "http://127.0.0.1:9000"),
-        )
+        yield Servers.from_env()
     finally:
-        for script in reversed(started):
-            _run_script(script, "stop")
+        stop_servers(started)
 
 
 def _docker_servers() -> Iterator[Servers]:  # pragma: no cover - needs a Docker engine
@@ -72,7 +47,9 @@ def _docker_servers() -> Iterator[Servers]:  # pragma: no cover - needs a Docker
         PostgresContainer(
             "timescale/timescaledb:2.23.0-pg15", username="meterflow", password="meterflow", dbname="postgres"
         ) as pg,
-        MinioContainer(access_key=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"], secret_key="meterflow-test") as minio,
+        MinioContainer(
+            access_key=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"], secret_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]
+        ) as minio,
     ):
         host, port = pg.get_container_host_ip(), pg.get_exposed_port(5432)
         minio_port = minio.get_exposed_port(9000)
@@ -96,32 +73,18 @@ async def topics(servers: Servers) -> AsyncIterator[Topics]:
     """Every pipeline topic, with a suffix of this test's own."""
     suffix = unique(".t")
     await create_topics(servers.kafka, ALL_TOPICS, suffix=suffix)
-    yield Topics(suffix, RAW.name + suffix, READINGS.name + suffix, DLQ.name + suffix, CHECKPOINTS.name + suffix)
-    admin = AIOKafkaAdminClient(bootstrap_servers=servers.kafka)
-    await admin.start()
-    try:
-        await admin.delete_topics([t.name + suffix for t in ALL_TOPICS])
-    finally:
-        await admin.close()
+    yield Topics.with_suffix(suffix)
+    await delete_topics(servers.kafka, [t.name + suffix for t in ALL_TOPICS])
 
 
 @pytest.fixture
 async def database(servers: Servers) -> AsyncIterator[str]:
     """A migrated database of this test's own; yields its DSN."""
     name = unique("mf_test_")
-    admin = await asyncpg.connect(servers.pg_admin_dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    dsn = servers.pg_dsn(name)
+    dsn = await create_database(servers.pg_admin_dsn, name)
     await migrate(dsn)
     yield dsn
-    admin = await asyncpg.connect(servers.pg_admin_dsn)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    await drop_database(servers.pg_admin_dsn, name)
 
 
 @pytest.fixture
@@ -151,14 +114,13 @@ def log_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def pipeline(servers: Servers, topics: Topics, database: str, bucket: str, log_dir: Path) -> Iterator[Pipeline]:
     """The downstream stages running; the test drives the poller itself."""
-    p = Pipeline(servers, topics, database, bucket, log_dir, {})
-    p.services["normalizer"] = p.start_normalizer()
-    p.services["writer"] = p.start_writer()
-    p.services["api"] = p.start_api()
+    p = Pipeline(servers, topics, database, bucket, log_dir)
+    p.start(p.normalizer())
+    p.start(p.writer(WRITER_BATCH_MAX_S="0.2"))
+    p.start(p.api())
     try:
         for service in p.services.values():
             service.wait_healthy()
         yield p
     finally:
-        for service in p.services.values():
-            service.stop()
+        p.stop()

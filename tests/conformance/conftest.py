@@ -21,7 +21,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
-from support import Servers, pglite_server
+from meterflow_harness.servers import Servers
+from pglite import pglite_server
 
 
 def with_database(dsn: str, database: str) -> str:

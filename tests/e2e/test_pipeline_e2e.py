@@ -16,7 +16,10 @@ import pytest
 from channel_truth import assert_channels_match_readings
 from meterflow_cli.demo import EXPORT_HEX, IMPORT_HEX, households, readings_count, records
 from meterflow_cli.demo_cmd import render
-from support import REAL_FILES, SHARED_DATA, Pipeline, count_rows, metric_value
+from meterflow_harness.metrics import metric_value
+from meterflow_harness.pipeline import Pipeline
+from readings_io import count_rows
+from real_data import REAL_FILES, SHARED_DATA
 
 pytestmark = pytest.mark.e2e
 IMPORT_MUID = "95ce3367-cbce-4a4d-bbe3-da082831d7bd"

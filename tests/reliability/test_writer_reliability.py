@@ -11,19 +11,12 @@ from typing import Any
 
 import pytest
 from channel_truth import assert_channels_match_readings
-from integration.writer.writer_kit import (
-    GroupProbe,
-    assert_table_equals,
-    count_rows,
-    eventually,
-    expected_rows,
-    metric,
-    produce,
-    readiness,
-    stream,
-)
+from integration.writer.writer_processes import metric, readiness
 from meterflow_contracts import ReadingBatch
-from support import REPO
+from meterflow_harness.kafka import GroupProbe
+from meterflow_harness.paths import REPO
+from meterflow_harness.waiting import eventually
+from readings_io import assert_table_equals, count_rows, expected_rows, produce_readings, stream
 
 pytestmark = pytest.mark.reliability
 
@@ -49,7 +42,7 @@ async def test_sigkill_mid_stream_three_times(servers: Any, topics: Any, databas
     # after the originals, never leave an original value behind.
     corrections = [corrected(batch)[0] for batch in base[:10]]
     batches = base + corrections
-    await produce(servers.kafka, topics.readings, batches)
+    await produce_readings(servers.kafka, topics.readings, batches)
     expected = expected_rows(batches)
     total = len(expected)
     assert total == 300_000
@@ -74,14 +67,14 @@ async def test_sigkill_mid_stream_three_times(servers: Any, topics: Any, databas
 
 
 async def test_postgres_restart_under_load(servers: Any, topics: Any, database: str, writers: Any) -> None:
-    writer = writers(WRITER_RETRY_MAX_SECONDS="2", **SMALL_BATCHES)
+    writer = writers(WRITER_RETRY_MAX_S="2", **SMALL_BATCHES)
 
     async def assigned() -> bool:
         return metric(writer, "meterflow_writer_assigned_partitions") == 6
 
     await eventually(assigned, 60, "the writer to get its partitions", alive=[writer])
     batches = stream(messages=100, per_message=2_000)  # 200,000 readings
-    await produce(servers.kafka, topics.readings, batches)
+    await produce_readings(servers.kafka, topics.readings, batches)
 
     async def loading() -> bool:
         return await count_rows(database) >= 40_000
@@ -123,7 +116,7 @@ async def test_same_object_twice_then_a_corrected_object(
 
     await eventually(assigned, 60, "the writer to get its partitions", alive=[writer])
     original = stream(messages=12, per_message=1_000, meters=6)  # one object of 12,000 readings
-    await produce(servers.kafka, topics.readings, [*original, *original])  # ingested twice
+    await produce_readings(servers.kafka, topics.readings, [*original, *original])  # ingested twice
     async with GroupProbe(servers.kafka, group_of(topics), topics.readings) as probe:
         await eventually(probe.caught_up, 60, "the writer to commit both copies", alive=[writer])
         await assert_table_equals(database, expected_rows(original))
@@ -133,7 +126,7 @@ async def test_same_object_twice_then_a_corrected_object(
 
         fixes = [corrected(batch, every=7) for batch in original]
         changed = sum(n for _, n in fixes)
-        await produce(servers.kafka, topics.readings, [batch for batch, _ in fixes])
+        await produce_readings(servers.kafka, topics.readings, [batch for batch, _ in fixes])
         await eventually(probe.caught_up, 60, "the writer to commit the correction", alive=[writer])
     await assert_table_equals(database, expected_rows([*original, *(batch for batch, _ in fixes)]))
     assert await count_rows(database) == 12_000

@@ -22,9 +22,9 @@ import httpx
 import pytest
 from meterflow_api.config import Settings
 from meterflow_api.main import create_app
+from meterflow_harness.servers import Servers
 from meterflow_obis import parse
 from meterflow_schema import migrate, refresh_channels
-from support import Servers
 
 REPO = Path(__file__).resolve().parents[3]
 SHARED_DATA = Path(os.environ.get("MF_SHARED_DATA", REPO.parent / "shared" / "data" / "exnaton-2023-02"))

@@ -17,9 +17,9 @@ import asyncpg
 import httpx
 import numpy as np
 import pytest
+from integration.api.api_metrics import series_source_counts
 from meterflow_api.schemas import ReadingsResponse, SeriesResponse, StatsResponse
 from meterflow_schema import refresh_channels
-from support import series_source_counts
 
 pytestmark = pytest.mark.integration
 

@@ -23,8 +23,9 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import httpx
 import pytest
+from integration.api.api_metrics import series_source_counts
 from meterflow_schema import migrate, refresh_channels
-from support import pglite_server, series_source_counts
+from pglite import pglite_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.conformance]
 

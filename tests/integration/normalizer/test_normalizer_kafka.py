@@ -9,9 +9,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from kafka_io import produce, read_all, read_until
-from meterflow_contracts import DeadLetter, RawBatch, ReadingBatch, SourcePosition
-from support import Pipeline, Servers, ServiceProcess, Topics, metric_value, wait_until
+from meterflow_contracts import DLQ, RAW, READINGS, RawBatch, SourcePosition
+from meterflow_harness.kafka import produce, read_all, read_until
+from meterflow_harness.metrics import metric_value
+from meterflow_harness.pipeline import Pipeline, Topics
+from meterflow_harness.processes import ServiceProcess
+from meterflow_harness.servers import Servers
+from meterflow_harness.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 START = datetime(2023, 2, 1, tzinfo=UTC)
@@ -26,7 +30,7 @@ def raw_message(key: str, chunk: int, records: list[Any]) -> tuple[bytes, bytes]
         records=records,
         published_at=START,
     )
-    return key.encode(), batch.model_dump_json().encode()
+    return RAW.serialize(batch)
 
 
 def meter_records(muid: str, first: int, count: int) -> list[dict[str, Any]]:
@@ -44,7 +48,7 @@ def meter_records(muid: str, first: int, count: int) -> list[dict[str, Any]]:
 def readings_of(records: list[Any]) -> set[tuple[str, str, datetime, float]]:
     seen = set()
     for record in records:
-        batch = ReadingBatch.model_validate_json(record.value)
+        batch = READINGS.deserialize(record.value)
         for ts, value, _ in batch.readings:
             seen.add((str(batch.muid), batch.obis, ts, value))
     return seen
@@ -56,7 +60,7 @@ def normalizer(servers: Servers, topics: Topics, tmp_path: Any) -> Any:
     started: list[ServiceProcess] = []
 
     def start(**env: str) -> ServiceProcess:
-        service = pipeline.start_normalizer(NORMALIZER_SESSION_TIMEOUT_S="6", **env)
+        service = pipeline.normalizer(NORMALIZER_KAFKA__SESSION_TIMEOUT_S="6", **env).start()
         started.append(service)
         return service.wait_healthy()
 
@@ -77,14 +81,14 @@ async def test_good_and_bad_records_of_one_batch(servers: Servers, topics: Topic
     service = normalizer()
 
     dead = await read_until(servers.kafka, topics.dlq, lambda r: len(r) >= 4, timeout=60)
-    reasons = sorted(DeadLetter.model_validate_json(r.value).reason.value for r in dead)
+    reasons = sorted(DLQ.deserialize(r.value).reason.value for r in dead)
     assert reasons == ["invalid_message", "invalid_muid", "invalid_timestamp", "invalid_value"]
     assert {r.key for r in dead} == {b"k1.json", b"junk"}
 
     readings = await read_until(servers.kafka, topics.readings, lambda r: len(r) >= 1, timeout=30)
     assert [r.key for r in readings] == [muid.encode()]
     assert len(readings_of(readings)) == 4
-    assert all(r.value and ReadingBatch.model_validate_json(r.value).schema_version == 1 for r in readings)
+    assert all(r.value and READINGS.deserialize(r.value).schema_version == 1 for r in readings)
 
     metrics = service.metrics()
     assert metric_value(metrics, "meterflow_normalizer_records_total") == 7
@@ -121,6 +125,25 @@ async def test_sigkill_mid_stream_loses_nothing(servers: Servers, topics: Topics
     assert len(readings) == expected  # every reading arrived (duplicates on the topic are allowed)
     assert {m for m, *_ in readings} == set(meters)
     assert not await read_all(servers.kafka, topics.dlq)
+
+
+async def test_consumer_lag_comes_from_the_group_offsets(servers: Servers, topics: Topics, normalizer: Any) -> None:
+    muid = str(uuid.uuid4())
+    await produce(
+        servers.kafka, topics.raw, [raw_message("k.json", c, meter_records(muid, c * 4, 4)) for c in range(3)]
+    )
+    service = normalizer(NORMALIZER_LAG_INTERVAL_S="0.2")
+    await read_until(servers.kafka, topics.readings, lambda r: len(r) >= 3, timeout=60)
+    lag = "meterflow_normalizer_consumer_lag_messages"
+
+    def caught_up() -> bool:
+        text = service.metrics()
+        exported = {line.split("{")[1].split("}")[0] for line in text.splitlines() if line.startswith(lag + "{")}
+        return len(exported) == 4 and metric_value(text, lag) == 0
+
+    # Every partition of the raw topic is exported, and the lag reaches 0 once Faust committed.
+    wait_until(caught_up, 60, "the lag of all four raw partitions exported and back to 0")
+    assert f'topic="{topics.raw}"' in service.metrics()
 
 
 def test_readiness_and_metrics_endpoints(normalizer: Any) -> None:

@@ -13,7 +13,12 @@ from typing import Any
 import boto3
 import httpx
 import pytest
-from support import BIN, LOCAL_CREDENTIALS, REPO, Servers, ServiceProcess, Topics, free_port, service_env, wait_until
+from meterflow_harness.paths import BIN, REPO
+from meterflow_harness.pipeline import Topics
+from meterflow_harness.ports import free_port
+from meterflow_harness.processes import ServiceProcess, service_env
+from meterflow_harness.servers import LOCAL_CREDENTIALS, Servers
+from meterflow_harness.waiting import wait_until
 
 
 @dataclass
@@ -35,10 +40,10 @@ class Pollers:
             "POLLER_RAW_TOPIC": self.topics.raw,
             "POLLER_DLQ_TOPIC": self.topics.dlq,
             "POLLER_CHECKPOINT_TOPIC": self.topics.checkpoints,
-            "POLLER_SESSION_TIMEOUT_MS": "6000",
+            "POLLER_KAFKA__SESSION_TIMEOUT_S": "6",
             "POLLER_INTERVAL_S": "3600",
             "POLLER_JITTER_S": "0",
-            "POLLER_RETRY_MAX_SECONDS": "1",
+            "POLLER_RETRY_MAX_S": "1",
             **overrides,
         }
 

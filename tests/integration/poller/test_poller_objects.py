@@ -9,7 +9,10 @@ from typing import Any
 
 import pytest
 from conftest import MotoServer, Pollers
-from poller_harness import (
+from meterflow_harness.names import unique
+from meterflow_harness.pipeline import Topics
+from meterflow_harness.servers import Servers
+from poller_runs import (
     START,
     checkpoint_log,
     covered_indices,
@@ -19,7 +22,6 @@ from poller_harness import (
     raw_batches,
     record,
 )
-from support import Servers, Topics, unique
 
 pytestmark = pytest.mark.integration
 

@@ -15,8 +15,13 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 from conftest import MotoServer, Pollers
-from kafka_io import topic_partitions
-from poller_harness import (
+from meterflow_harness.kafka import topic_partitions
+from meterflow_harness.metrics import metric_value
+from meterflow_harness.pipeline import Topics
+from meterflow_harness.processes import ServiceProcess
+from meterflow_harness.servers import Servers
+from meterflow_harness.waiting import wait_until
+from poller_runs import (
     GeneratedDocument,
     checkpoint_log,
     covered_indices,
@@ -26,7 +31,6 @@ from poller_harness import (
     raw_positions,
     wait_exit_measuring,
 )
-from support import Servers, ServiceProcess, Topics, metric_value, wait_until
 
 pytestmark = pytest.mark.integration
 

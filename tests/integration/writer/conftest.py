@@ -1,5 +1,5 @@
-"""Fixtures of the writer's integration tests (defined in writer_kit, shared with tests/reliability)."""
+"""Fixtures of the writer's integration tests (defined in writer_processes, shared with tests/reliability)."""
 
-from integration.writer.writer_kit import writers
+from integration.writer.writer_processes import writers
 
 __all__ = ["writers"]

@@ -8,19 +8,11 @@ from typing import Any
 import asyncpg
 import pytest
 from channel_truth import recomputed_channels, stored_channels
-from integration.writer.writer_kit import (
-    GroupProbe,
-    assert_table_equals,
-    count_rows,
-    eventually,
-    expected_rows,
-    metric,
-    produce,
-    read_dead_letters,
-    readiness,
-    stream,
-)
+from integration.writer.writer_processes import metric, readiness
 from meterflow_contracts import DlqReason, ReadingBatch
+from meterflow_harness.kafka import GroupProbe
+from meterflow_harness.waiting import eventually
+from readings_io import assert_table_equals, count_rows, expected_rows, produce_readings, read_dead_letters, stream
 
 pytestmark = pytest.mark.integration
 
@@ -52,7 +44,7 @@ async def ingested_at(dsn: str) -> dict[tuple[Any, ...], Any]:
 
 async def test_replay_is_idempotent(servers: Any, topics: Any, database: str, writers: Any) -> None:
     batches = stream(messages=30, per_message=1_000)
-    await produce(servers.kafka, topics.readings, batches)
+    await produce_readings(servers.kafka, topics.readings, batches)
     first = writers("first")
     async with GroupProbe(servers.kafka, group_of(topics), topics.readings) as probe:
         await eventually(probe.caught_up, 60, "the first writer to commit everything", alive=[first])
@@ -115,7 +107,7 @@ async def test_rows_the_database_rejects_go_to_the_dlq(servers: Any, topics: Any
         del expected[(batches[index].muid, batches[index].obis, batches[index].readings[position][0])]
         batches[index] = replace_reading(batches[index], position, bad[index])
     not_a_batch = (b"meters/broken.json", b'{"schema_version": 1, "muid": "not-a-uuid"}')
-    await produce(servers.kafka, topics.readings, [*batches[:5], not_a_batch, *batches[5:]])
+    await produce_readings(servers.kafka, topics.readings, [*batches[:5], not_a_batch, *batches[5:]])
 
     writer = writers()
     async with GroupProbe(servers.kafka, group_of(topics), topics.readings) as probe:
@@ -156,7 +148,7 @@ async def test_two_writers_share_the_partitions_and_one_survives_a_kill(
 
     await eventually(both_assigned, 60, "both writers to get partitions", alive=[a, b])
     batches = stream(messages=100, per_message=2_000)
-    await produce(servers.kafka, topics.readings, batches)
+    await produce_readings(servers.kafka, topics.readings, batches)
 
     async def both_writing() -> bool:
         return all(metric(w, "meterflow_writer_rows_total") > 0 for w in (a, b))
@@ -180,14 +172,14 @@ async def test_two_writers_share_the_partitions_and_one_survives_a_kill(
 
 async def test_sigterm_finishes_the_batch_in_hand(servers: Any, topics: Any, database: str, writers: Any) -> None:
     # The batch can only end by rows or by a stop: a 2-minute time bound, far more rows than sent.
-    writer = writers(WRITER_BATCH_MAX_SECONDS="120", WRITER_BATCH_MAX_ROWS="1000000")
+    writer = writers(WRITER_BATCH_MAX_S="120", WRITER_BATCH_MAX_ROWS="1000000")
 
     async def assigned() -> bool:
         return metric(writer, "meterflow_writer_assigned_partitions") == 6
 
     await eventually(assigned, 60, "the writer to get its partitions", alive=[writer])
     batches = stream(messages=20, per_message=1_000)
-    await produce(servers.kafka, topics.readings, batches)
+    await produce_readings(servers.kafka, topics.readings, batches)
 
     async def in_hand() -> bool:
         return metric(writer, "meterflow_writer_pending_rows") == 20_000

@@ -15,10 +15,11 @@ from typing import Any
 import asyncpg
 import pytest
 from channel_truth import recomputed_channels, stored_channels
-from integration.writer.writer_kit import START, meter, reading_batch
 from meterflow_contracts import ReadingBatch
+from meterflow_harness.messages import reading_batch
 from meterflow_writer.db import Database
 from meterflow_writer.domain import Row, channel_infos, rows_of, write_isolating_rejects
+from readings_io import START, meter
 
 pytestmark = pytest.mark.integration
 

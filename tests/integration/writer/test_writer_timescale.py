@@ -22,7 +22,7 @@ from channel_truth import recomputed_channels, stored_channels
 from meterflow_schema import migrate
 from meterflow_writer.db import Database
 from meterflow_writer.domain import Row
-from support import pglite_server
+from pglite import pglite_server
 
 if TYPE_CHECKING:
     from meterflow_writer.db import Conn

@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 from meterflow_contracts import ALL_TOPICS, RawBatch, ReadingBatch, SourcePosition, TopicSpec
 from meterflow_contracts.schemas import render, schema_of, snapshot_path
-from support import REPO
+from meterflow_harness.paths import REPO
 
 SNAPSHOTS = REPO / "docs" / "contracts"
 

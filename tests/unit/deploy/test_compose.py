@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 import yaml
 from meterflow_api.config import Settings as ApiSettings
+from meterflow_harness.paths import REPO
 from meterflow_normalizer.config import Settings as NormalizerSettings
 from meterflow_poller.config import Settings as PollerSettings
 from meterflow_writer.config import Settings as WriterSettings
-from support import REPO
 
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
@@ -61,8 +61,8 @@ def test_service_environment_is_understood_by_its_settings(name: str, monkeypatc
     settings: Any = SETTINGS[name]()
     published = {int(p.split(":")[0]) for p in SERVICES[name].get("ports", [])}
     assert getattr(settings, OPS_PORT_FIELD[name]) in published
-    if hasattr(settings, "kafka_bootstrap"):
-        assert settings.kafka_bootstrap == "kafka:9092"
+    if hasattr(settings, "kafka"):
+        assert settings.kafka.bootstrap_servers == "kafka:9092"
     if hasattr(settings, "database_url"):
         assert str(settings.database_url).endswith("@timescaledb:5432/meterflow")
     if name == "poller":

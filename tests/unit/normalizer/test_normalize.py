@@ -11,7 +11,7 @@ from uuid import UUID
 import pytest
 from meterflow_contracts import DlqReason, RawBatch, SourcePosition
 from meterflow_normalizer.domain import infer_interval_s, normalize
-from support import REAL_FILES, SHARED_DATA
+from real_data import REAL_FILES, SHARED_DATA
 
 MUID = "95ce3367-cbce-4a4d-bbe3-da082831d7bd"
 OTHER = "1db7649e-9342-4e04-97c7-f0ebb88ed1f8"

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from meterflow_contracts import Checkpoint, DlqReason
+from meterflow_contracts import CHECKPOINTS, Checkpoint, DlqReason
 from meterflow_poller.config import Settings
 from meterflow_poller.domain import (
     Leadership,
@@ -227,7 +227,7 @@ def checkpoint(bucket: str, key: str, etag: str) -> bytes:
     value = Checkpoint(
         bucket=bucket, key=key, etag=etag, size=1, records=1, chunks=1, completed_at=datetime(2023, 2, 1, tzinfo=UTC)
     )
-    return value.model_dump_json().encode()
+    return CHECKPOINTS.encode_value(value)
 
 
 def test_checkpoint_records_fold_into_the_latest_etag_per_key() -> None:

@@ -144,7 +144,7 @@ def test_day_windows_merge_consecutive_days() -> None:
 
 
 def test_settings_read_the_shared_variables_and_require_the_dsn(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("DATABASE_URL", "WRITER_DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "WRITER_KAFKA_BOOTSTRAP"):
+    for name in ("DATABASE_URL", "WRITER_DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS", "WRITER_KAFKA__BOOTSTRAP_SERVERS"):
         monkeypatch.delenv(name, raising=False)
     with pytest.raises(ValueError, match=r"database_url|DATABASE_URL"):
         Settings()
@@ -152,11 +152,11 @@ def test_settings_read_the_shared_variables_and_require_the_dsn(monkeypatch: pyt
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "kafka:9092")
     monkeypatch.setenv("WRITER_BATCH_MAX_ROWS", "1000")
     settings = Settings()
-    assert settings.kafka_bootstrap == "kafka:9092"
+    assert settings.kafka.bootstrap_servers == "kafka:9092"
     assert settings.batch_max_rows == 1000
     assert settings.refresh_aggregates is True
-    monkeypatch.setenv("WRITER_BATCH_MAX_SECONDS", "0")
-    with pytest.raises(ValueError, match="batch_max_seconds"):
+    monkeypatch.setenv("WRITER_BATCH_MAX_S", "0")
+    with pytest.raises(ValueError, match="batch_max_s"):
         Settings()
 
 

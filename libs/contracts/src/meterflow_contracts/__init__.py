@@ -1,7 +1,9 @@
 """Meterflow event contracts: the one package every service and downstream consumer imports.
 
 A topic's name carries its major version; a breaking change means a new model and a new topic.
-Every message carries ``schema_version`` and is validated on read.
+Every message carries ``schema_version`` and is validated on read; each topic encodes and decodes its
+own messages (``RAW.serialize(batch)``, ``READINGS.deserialize(value)``). ``meterflow_contracts.admin``
+creates the topics.
 """
 
 from meterflow_contracts.models import (
@@ -20,6 +22,7 @@ from meterflow_contracts.topics import (
     RAW,
     READINGS,
     TopicSpec,
+    checkpoint_key,
 )
 
 __all__ = [
@@ -36,4 +39,5 @@ __all__ = [
     "ReadingBatch",
     "SourcePosition",
     "TopicSpec",
+    "checkpoint_key",
 ]

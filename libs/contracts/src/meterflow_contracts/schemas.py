@@ -9,22 +9,25 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from meterflow_contracts.topics import ALL_TOPICS, TopicSpec
 
 
-def schema_of(spec: TopicSpec) -> dict[str, object]:
-    schema = spec.model.model_json_schema(mode="serialization")
+def schema_of(spec: TopicSpec[Any]) -> dict[str, object]:
+    schema: dict[str, object] = spec.model.model_json_schema(mode="serialization")
     schema["$id"] = f"https://meterflow.dev/contracts/{spec.name}.schema.json"
-    schema["description"] = f"Value of topic {spec.name} (key: {spec.key}). " + str(schema.get("description", ""))
+    schema["description"] = f"Value of topic {spec.name} (key: {spec.key_description}). " + str(
+        schema.get("description", "")
+    )
     return schema
 
 
-def render(spec: TopicSpec) -> str:
+def render(spec: TopicSpec[Any]) -> str:
     return json.dumps(schema_of(spec), indent=2, sort_keys=True) + "\n"
 
 
-def snapshot_path(directory: Path, spec: TopicSpec) -> Path:
+def snapshot_path(directory: Path, spec: TopicSpec[Any]) -> Path:
     return directory / f"{spec.name}.schema.json"
 
 

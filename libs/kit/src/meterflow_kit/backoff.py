@@ -1,20 +1,11 @@
-"""Capped exponential backoff with full jitter, and the error base class that says what is retriable."""
+"""Capped exponential backoff with full jitter."""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Iterator
 
-
-class MeterflowError(Exception):
-    """Base of every service's errors. ``retriable`` tells the caller whether trying again can help."""
-
-    retriable: bool = False
-
-    def __init__(self, message: str, *, retriable: bool | None = None) -> None:
-        super().__init__(message)
-        if retriable is not None:
-            self.retriable = retriable
+__all__ = ["backoff_delays"]
 
 
 def backoff_delays(base: float = 0.2, cap: float = 30.0) -> Iterator[float]:

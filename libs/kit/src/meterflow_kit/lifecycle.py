@@ -1,9 +1,11 @@
-"""Signal handling: SIGTERM and SIGINT ask a service to stop after its current step."""
+"""Signal handling (SIGTERM and SIGINT ask a service to stop after its current step) and the waits a
+service loop sleeps in."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Awaitable
 
 
 def install_stop_signals(stop: asyncio.Event) -> None:
@@ -20,3 +22,13 @@ async def sleep_or_stop(stop: asyncio.Event, seconds: float) -> bool:
     except TimeoutError:
         return False
     return True
+
+
+async def first_of(*waits: Awaitable[object], within_s: float | None) -> None:
+    """Wait until the first of ``waits`` completes or ``within_s`` passes; cancel the others."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, timeout=within_s, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()

@@ -8,7 +8,7 @@ running the same migrations again cannot fix a broken or edited migration.
 
 from __future__ import annotations
 
-from meterflow_kit.backoff import MeterflowError
+from meterflow_kit.errors import MeterflowError
 
 
 class MigrationError(MeterflowError):

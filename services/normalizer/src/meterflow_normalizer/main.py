@@ -6,16 +6,17 @@ Scale out by starting more workers: they share the raw topic's partitions in one
 
 from __future__ import annotations
 
+import asyncio
 import time
-from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 import faust
-import orjson
 import structlog
-from meterflow_contracts import DeadLetter, DlqReason, RawBatch
+from aiokafka.errors import KafkaError
+from meterflow_contracts import DLQ, RAW, READINGS, RawBatch
+from meterflow_kit.dead_letters import invalid_message
+from meterflow_kit.lag import GroupLagExporter
 from meterflow_kit.logs import configure_logging
-from pydantic import ValidationError
 
 from meterflow_normalizer import metrics
 from meterflow_normalizer.config import Settings
@@ -27,7 +28,7 @@ log = structlog.get_logger("meterflow.normalizer")
 def create_app(settings: Settings) -> faust.App:
     app = faust.App(
         settings.app_id,
-        broker=f"kafka://{settings.kafka_bootstrap}",
+        broker=f"kafka://{settings.kafka.bootstrap_servers}",
         store="memory://",
         datadir=settings.data_dir,
         web_enabled=True,
@@ -42,7 +43,7 @@ def create_app(settings: Settings) -> faust.App:
         topic_disable_leader=True,
         broker_commit_every=100,
         broker_commit_interval=1.0,
-        broker_session_timeout=settings.session_timeout_s,
+        broker_session_timeout=settings.kafka.session_timeout_s,
     )
     raw_topic = app.topic(settings.raw_topic, key_type=bytes, value_type=bytes, value_serializer="raw")
     readings_topic = app.topic(settings.readings_topic, key_serializer="raw", value_serializer="raw")
@@ -57,38 +58,38 @@ def create_app(settings: Settings) -> faust.App:
             await handle_raw(event.value, key, readings_topic, dlq_topic)
             metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
 
+    async def export_lag() -> None:
+        await export_lag_forever(settings)
+
+    app.task(export_lag)
+
     register_ops_pages(app)
     return app
 
 
-async def handle_raw(value: Any, key: bytes, readings_topic: faust.TopicT, dlq_topic: faust.TopicT) -> None:
+async def handle_raw(value: bytes | None, key: bytes, readings_topic: faust.TopicT, dlq_topic: faust.TopicT) -> None:
     """Validate, normalize and publish one raw batch. Sends attach to the event, so Faust commits the
     raw offset only after they are acknowledged (the producer is flushed before every commit)."""
     metrics.RAW_BATCHES.inc()
     try:
-        # orjson builds the record dicts about twice as fast as pydantic's own JSON parser.
-        raw = RawBatch.model_validate(orjson.loads(value))
-    except (orjson.JSONDecodeError, ValidationError) as error:
+        raw = RAW.deserialize(value or b"")
+    except ValueError as error:
         await publish_invalid_message(value, key, str(error), dlq_topic)
         return
     result = normalize(raw)
     for batch in result.batches:
-        await readings_topic.send(key=str(batch.muid).encode(), value=batch.model_dump_json().encode())
+        batch_key, batch_value = READINGS.serialize(batch)
+        await readings_topic.send(key=batch_key, value=batch_value)
     for dead in result.dead_letters:
-        await dlq_topic.send(key=raw.source.key.encode(), value=dead.model_dump_json().encode())
+        dead_key, dead_value = DLQ.serialize(dead, raw.source.key)
+        await dlq_topic.send(key=dead_key, value=dead_value)
     record_result(result, raw)
 
 
-async def publish_invalid_message(value: Any, key: bytes, error: str, dlq_topic: faust.TopicT) -> None:
-    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else repr(value)
-    dead = DeadLetter(
-        reason=DlqReason.INVALID_MESSAGE,
-        message=f"message on the raw topic is not a meter.raw.v1 batch: {error[:2000]}",
-        stage="normalizer",
-        record=text[:10_000],
-        failed_at=datetime.now(UTC),
-    )
-    await dlq_topic.send(key=key, value=dead.model_dump_json().encode())
+async def publish_invalid_message(value: bytes | None, key: bytes, error: str, dlq_topic: faust.TopicT) -> None:
+    dead = invalid_message("normalizer", RAW, value, error)
+    dead_key, dead_value = DLQ.serialize(dead, key)
+    await dlq_topic.send(key=dead_key, value=dead_value)
     metrics.DLQ_RECORDS.labels(reason=dead.reason.value).inc()
     log.warning("invalid raw message", reason=dead.reason.value)
 
@@ -115,7 +116,6 @@ def register_ops_pages(app: faust.App) -> None:
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
-        update_lag(app)
         body = prometheus_client.generate_latest()
         return web.bytes(body, content_type=prometheus_client.CONTENT_TYPE_LATEST.split(";")[0])
 
@@ -132,15 +132,24 @@ def register_ops_pages(app: faust.App) -> None:
         )
 
 
-def update_lag(app: faust.App) -> None:
-    """Export highwater - committed offset per assigned partition."""
-    consumer = app.consumer
-    for tp in consumer.assignment():
-        highwater = consumer.highwater(tp)
-        committed = cast(Any, consumer)._committed_offset.get(tp)  # faust has no public accessor for it
-        if highwater is not None:
-            lag = max(0, highwater - (committed if committed is not None else 0))
-            metrics.CONSUMER_LAG.labels(topic=tp.topic, partition=str(tp.partition)).set(lag)
+async def export_lag_forever(settings: Settings) -> None:
+    """Export the group's lag on the raw topic every ``lag_interval_s``, from the broker's committed and
+    end offsets (Faust keeps what it committed private). Every worker exports the whole group's lag."""
+    exporter = GroupLagExporter(settings.kafka, settings.app_id, [settings.raw_topic], metrics.CONSUMER_LAG)
+    started = False
+    try:
+        while True:
+            try:
+                if not started:
+                    await exporter.start()
+                    started = True
+                await exporter.export()
+            except KafkaError as error:
+                log.warning("consumer lag not exported", error=repr(error))
+            await asyncio.sleep(settings.lag_interval_s)
+    finally:
+        if started:
+            await exporter.stop()
 
 
 def cli() -> None:

@@ -1,4 +1,5 @@
-"""Poller settings (env prefix POLLER_; also reads KAFKA_BOOTSTRAP_SERVERS, S3_ENDPOINT_URL, AWS_*)."""
+"""Poller settings (env prefix POLLER_, Kafka under POLLER_KAFKA__*; also reads KAFKA_BOOTSTRAP_SERVERS,
+S3_ENDPOINT_URL, AWS_*). Durations are in seconds (``_s``)."""
 
 from __future__ import annotations
 
@@ -6,18 +7,19 @@ import json
 from typing import Annotated, Any
 
 from meterflow_contracts import CHECKPOINTS, DLQ, RAW
+from meterflow_kit.settings import ServiceSettings
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from meterflow_poller.domain import default_group_id, normalize_prefixes
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="POLLER_", extra="ignore")
+class Settings(ServiceSettings):
+    """``kafka`` (bootstrap servers, session timeout: how fast a dead leader is replaced) comes from
+    ServiceSettings."""
 
-    kafka_bootstrap: str = Field(
-        "127.0.0.1:9092", validation_alias=AliasChoices("POLLER_KAFKA_BOOTSTRAP", "KAFKA_BOOTSTRAP_SERVERS")
-    )
+    model_config = SettingsConfigDict(env_prefix="POLLER_")
+
     s3_endpoint_url: str | None = Field(
         "http://127.0.0.1:9000", validation_alias=AliasChoices("POLLER_S3_ENDPOINT_URL", "S3_ENDPOINT_URL")
     )
@@ -49,9 +51,8 @@ class Settings(BaseSettings):
     # Leader election: instances sharing a group elect one leader through Kafka (docs/poller.md).
     election: bool = Field(True, description="Elect one active poller through a Kafka consumer group.")
     group_id: str | None = Field(None, description="Election group; default meterflow-poller.<bucket>[.<prefixes>].")
-    session_timeout_ms: int = Field(10_000, ge=6_000, le=300_000, description="How fast a dead leader is replaced.")
     leader_wait_s: float = Field(30.0, ge=0, description="--once: how long to wait to become the leader.")
-    retry_max_seconds: float = Field(60.0, gt=0, description="Cap of the backoff between failed polls.")
+    retry_max_s: float = Field(60.0, gt=0, description="Cap of the backoff between failed polls.")
     once_attempts: int = Field(3, ge=1, description="--once: polls tried when S3 or Kafka fail transiently.")
     ops_host: str = "127.0.0.1"
     ops_port: int = Field(9101, ge=1, le=65535)

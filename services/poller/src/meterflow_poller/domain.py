@@ -6,14 +6,15 @@ from __future__ import annotations
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, BinaryIO
 
 import ijson
 import orjson
-from meterflow_contracts import Checkpoint, DlqReason
-from meterflow_kit.backoff import MeterflowError
-from pydantic import ValidationError
+from meterflow_contracts import CHECKPOINTS, Checkpoint, DeadLetter, DlqReason, SourcePosition
+
+from meterflow_poller.errors import MalformedObject
 
 # How much of a parser error message goes into a dead letter.
 _EXCERPT = 400
@@ -133,20 +134,6 @@ def chunk_records(
         yield Chunk(index, start, buffer, bytes_read() - mark)
 
 
-class MalformedObject(MeterflowError):
-    """The object is not JSON, or not in the source format ``{"data": [...]}``.
-
-    ``records_before`` records parsed before the fault were published; ``byte_offset`` is how far the
-    parser had read when it gave up (a position, not an exact byte: it reads ahead in 64 KiB buffers).
-    """
-
-    def __init__(self, reason: DlqReason, message: str, records_before: int, byte_offset: int) -> None:
-        super().__init__(message, retriable=False)
-        self.reason = reason
-        self.records_before = records_before
-        self.byte_offset = byte_offset
-
-
 class CountingReader:
     """Wraps a byte stream and counts what was read, so chunks can be bounded by source bytes."""
 
@@ -243,10 +230,6 @@ def _kind(event: str) -> str:
     return names.get(event, event)
 
 
-def checkpoint_key(bucket: str, key: str) -> str:
-    return f"{bucket}/{key}"
-
-
 def apply_checkpoint_record(checkpoints: dict[str, str], bucket: str, key: bytes | None, value: bytes | None) -> None:
     """Fold one record of the compacted checkpoint topic into ``checkpoints`` (object key -> ETag).
 
@@ -264,8 +247,8 @@ def apply_checkpoint_record(checkpoints: dict[str, str], bucket: str, key: bytes
         checkpoints.pop(object_key, None)
         return
     try:
-        checkpoint = Checkpoint.model_validate_json(value)
-    except ValidationError:
+        checkpoint = CHECKPOINTS.deserialize(value)
+    except ValueError:
         checkpoints.pop(object_key, None)
         return
     if checkpoint.bucket != bucket or checkpoint.key != object_key:
@@ -324,3 +307,55 @@ class Leadership:
     def may_publish(self, term: int) -> bool:
         """Whether work that began in ``term`` may go on now (call once ``settled``)."""
         return self.leading and self.term == term
+
+
+# -- messages about an object ---------------------------------------------------------------------------
+
+
+def source_position(bucket: str, obj: ObjectInfo, chunk: Chunk) -> SourcePosition:
+    return SourcePosition(
+        bucket=bucket,
+        key=obj.key,
+        etag=obj.etag,
+        chunk_index=chunk.index,
+        record_start=chunk.record_start,
+        record_end=chunk.record_end,
+    )
+
+
+def completed_checkpoint(bucket: str, obj: ObjectInfo, records: int, chunks: int) -> Checkpoint:
+    return Checkpoint(
+        bucket=bucket,
+        key=obj.key,
+        etag=obj.etag,
+        size=obj.size,
+        records=records,
+        chunks=chunks,
+        completed_at=datetime.now(UTC),
+    )
+
+
+def rejected_object(bucket: str, obj: ObjectInfo, fault: MalformedObject, chunks_sent: int) -> DeadLetter:
+    """The dead letter of a malformed object: where it broke, after the ``chunks_sent`` good chunks."""
+    return DeadLetter(
+        reason=fault.reason,
+        message=f"s3://{bucket}/{obj.key} (etag {obj.etag}): {fault}",
+        stage="poller",
+        record={
+            "bucket": bucket,
+            "key": obj.key,
+            "etag": obj.etag,
+            "size": obj.size,
+            "byte_offset": fault.byte_offset,
+            "records_before": fault.records_before,
+        },
+        source=SourcePosition(
+            bucket=bucket,
+            key=obj.key,
+            etag=obj.etag,
+            chunk_index=chunks_sent,
+            record_start=fault.records_before,
+            record_end=fault.records_before,
+        ),
+        failed_at=datetime.now(UTC),
+    )

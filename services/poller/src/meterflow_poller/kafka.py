@@ -1,5 +1,5 @@
 """Kafka adapter of the poller: raw batches and dead letters out, checkpoints in and out, and the
-leader election (a consumer group on the checkpoint topic)."""
+leader election (a consumer group on the checkpoint topic). Messages go through the topics' codecs."""
 
 from __future__ import annotations
 
@@ -9,28 +9,24 @@ import time
 import uuid
 
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitionAssignor
-from meterflow_contracts import Checkpoint, DeadLetter, RawBatch
-from meterflow_kit.backoff import MeterflowError
+from meterflow_contracts import CHECKPOINTS, DLQ, RAW, Checkpoint, DeadLetter, RawBatch, checkpoint_key
+from meterflow_kit.consumer import GroupConsumer, partitions_of
+from meterflow_kit.settings import KafkaSettings
 
-from meterflow_poller.domain import Leadership, apply_checkpoint_record, checkpoint_key
+from meterflow_poller.domain import Leadership, apply_checkpoint_record
+from meterflow_poller.errors import KafkaStateError
 
 log = structlog.get_logger("meterflow.poller.kafka")
-
-
-class KafkaStateError(MeterflowError):
-    """The checkpoint topic could not be read (missing, or the broker did not answer in time)."""
-
-    retriable = True
 
 
 class Publisher:
     """Idempotent producer with acks from all in-sync replicas."""
 
-    def __init__(self, bootstrap: str) -> None:
+    def __init__(self, kafka: KafkaSettings) -> None:
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap,
+            bootstrap_servers=kafka.bootstrap_servers,
             acks="all",
             enable_idempotence=True,
             max_request_size=4 * 1024 * 1024,
@@ -48,47 +44,38 @@ class Publisher:
 
     async def send_raw(self, topic: str, batch: RawBatch) -> asyncio.Future[object]:
         """Queue a raw batch; the returned future resolves when the broker acknowledged it."""
-        future: asyncio.Future[object] = await self._producer.send(
-            topic, batch.model_dump_json().encode(), key=batch.source.key.encode()
-        )
+        key, value = RAW.serialize(batch)
+        future: asyncio.Future[object] = await self._producer.send(topic, value, key=key)
         return future
 
-    async def send_dead_letter(self, topic: str, key: str, dead: DeadLetter) -> None:
-        await self._producer.send_and_wait(topic, dead.model_dump_json().encode(), key=key.encode())
+    async def send_dead_letter(self, topic: str, dead: DeadLetter) -> None:
+        key, value = DLQ.serialize(dead)
+        await self._producer.send_and_wait(topic, value, key=key)
 
     async def send_checkpoint(self, topic: str, checkpoint: Checkpoint) -> None:
-        key = checkpoint_key(checkpoint.bucket, checkpoint.key).encode()
-        await self._producer.send_and_wait(topic, checkpoint.model_dump_json().encode(), key=key)
+        key, value = CHECKPOINTS.serialize(checkpoint)
+        await self._producer.send_and_wait(topic, value, key=key)
 
     async def forget_checkpoint(self, topic: str, bucket: str, key: str) -> None:
         """A tombstone: compaction drops the checkpoint of an object that no longer exists."""
         await self._producer.send_and_wait(topic, None, key=checkpoint_key(bucket, key).encode())
 
 
-async def topic_partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicPartition]:
-    partitions = consumer.partitions_for_topic(topic) or set()
-    if not partitions:
-        # Metadata may not be loaded yet for a topic this client has never seen.
-        await consumer._client.force_metadata_update()
-        partitions = consumer.partitions_for_topic(topic) or set()
-    return [TopicPartition(topic, p) for p in sorted(partitions)]
-
-
-async def load_checkpoints(bootstrap: str, topic: str, bucket: str, timeout_s: float = 120.0) -> dict[str, str]:
+async def load_checkpoints(kafka: KafkaSettings, topic: str, bucket: str, timeout_s: float = 120.0) -> dict[str, str]:
     """Read the compacted checkpoint topic from the start to its current end: object key -> ETag of
     the version last published completely, for ``bucket``. Any instance can do this, so the poller
     keeps no local state; only ETags are kept, so a million checkpoints stay small."""
+    tps = await partitions_of(kafka, [topic])
+    if not tps:
+        raise missing_topic(topic)
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap,
+        bootstrap_servers=kafka.bootstrap_servers,
         enable_auto_commit=False,
         group_id=None,
         client_id=f"meterflow-poller-checkpoints-{uuid.uuid4().hex[:8]}",
     )
     await consumer.start()
     try:
-        tps = await topic_partitions(consumer, topic)
-        if not tps:
-            raise missing_topic(topic)
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         end = await consumer.end_offsets(tps)
@@ -117,39 +104,36 @@ async def behind_end(consumer: AIOKafkaConsumer, end: dict[TopicPartition, int])
     return False
 
 
-class Election(ConsumerRebalanceListener):  # type: ignore[misc]
+class Election:
     """Leader election through a Kafka consumer group on the one-partition checkpoint topic.
 
     The member that is assigned the partition leads. The group coordinator replaces a leader that stops
-    heartbeating (after ``session_timeout_ms``) or leaves (at once, on a clean shutdown); the sticky
+    heartbeating (after the session timeout) or leaves (at once, on a clean shutdown); the sticky
     assignor keeps the partition with its holder when another instance joins, so scaling out or a
-    rolling deploy does not interrupt the leader. The consumer never reads: its partition stays paused,
-    and a background task only keeps calling ``getmany`` so the member counts as alive.
+    rolling deploy does not interrupt the leader. The member never reads: its partition stays paused,
+    and a background task only keeps fetching so the member counts as alive.
     """
 
-    def __init__(self, bootstrap: str, topic: str, group_id: str, session_timeout_ms: int) -> None:
+    def __init__(self, kafka: KafkaSettings, topic: str, group_id: str) -> None:
         self.state = Leadership()
         self.changed = asyncio.Event()
-        self._topic = topic
         self._group_id = group_id
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap,
-            group_id=group_id,
+        self._member = GroupConsumer(
+            kafka,
+            topic,
+            group_id,
+            heartbeats_per_session=5,
             client_id=f"meterflow-poller-{uuid.uuid4().hex[:8]}",
-            enable_auto_commit=False,
             auto_offset_reset="latest",
-            session_timeout_ms=session_timeout_ms,
-            heartbeat_interval_ms=max(1_000, session_timeout_ms // 5),
             partition_assignment_strategy=(StickyPartitionAssignor,),
         )
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        await self._consumer.start()
-        if not await topic_partitions(self._consumer, self._topic):
-            await self._consumer.stop()
-            raise missing_topic(self._topic)
-        self._consumer.subscribe([self._topic], listener=self)
+        try:
+            await self._member.start(on_revoked=self._on_revoked, on_assigned=self._on_assigned, require_topic=True)
+        except LookupError:
+            raise missing_topic(self._member.topic) from None
         self._task = asyncio.create_task(self._keep_alive(), name="poller-election")
 
     async def stop(self) -> None:
@@ -158,29 +142,29 @@ class Election(ConsumerRebalanceListener):  # type: ignore[misc]
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         # Leaving the group hands leadership over at once instead of after the session timeout.
-        await self._consumer.stop()
+        await self._member.stop()
         self.state.left()
         self.changed.set()
 
     async def _keep_alive(self) -> None:
         while True:
             try:
-                await self._consumer.getmany(timeout_ms=1000)
+                await self._member.fetch(timeout_s=1.0)
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # the coordinator retries by itself; report and go on
                 log.warning("election consumer error", error=repr(error))
                 await asyncio.sleep(1)
 
-    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+    async def _on_revoked(self, revoked: set[TopicPartition]) -> None:
         self.state.revoked()
         self.changed.set()
 
-    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+    async def _on_assigned(self, assigned: set[TopicPartition]) -> None:
         was_leading = self.state.leading
         self.state.assigned(bool(assigned))
         if assigned:
-            self._consumer.pause(*assigned)
+            self._member.pause(assigned)
         if self.state.leading != was_leading:
             log.info("leadership changed", leading=self.state.leading, term=self.state.term, group=self._group_id)
         elif self.state.leading:

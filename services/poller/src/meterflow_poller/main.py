@@ -13,38 +13,32 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import random
 import resource
 import sys
 import time
-from collections import Counter, deque
-from collections.abc import Awaitable, Generator
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections import Counter
 from enum import Enum
 from typing import Protocol
 
 import structlog
 from aiohttp import web
 from aiokafka.errors import KafkaError
-from meterflow_contracts import Checkpoint, DeadLetter, RawBatch, SourcePosition
 from meterflow_kit.backoff import backoff_delays
-from meterflow_kit.lifecycle import install_stop_signals, sleep_or_stop
+from meterflow_kit.lifecycle import first_of, install_stop_signals, sleep_or_stop
 from meterflow_kit.logs import configure_logging
 from meterflow_kit.ops import OpsServer
 from pydantic import ValidationError
 
 from meterflow_poller import metrics
 from meterflow_poller.config import Settings
-from meterflow_poller.domain import Chunk, Leadership, MalformedObject, ObjectInfo, Outcome, Planner
-from meterflow_poller.kafka import Election, KafkaStateError, Publisher, SoleLeader, load_checkpoints
-from meterflow_poller.s3 import ObjectGone, ObjectUnreadable, S3Error, S3Source
+from meterflow_poller.domain import Leadership, ObjectInfo, Outcome, Planner
+from meterflow_poller.errors import KafkaStateError, S3Error
+from meterflow_poller.kafka import Election, Publisher, SoleLeader, load_checkpoints
+from meterflow_poller.publishing import Interrupted, ObjectPublisher
+from meterflow_poller.s3 import S3Source
 
 log = structlog.get_logger("meterflow.poller")
-
-# Raw messages in flight per object: enough to keep the broker busy, few enough to bound memory.
-_MAX_IN_FLIGHT = 4
 
 
 class Leader(Protocol):
@@ -63,29 +57,14 @@ class PollResult(Enum):
     INTERRUPTED = "interrupted"  # stop requested or leadership lost: nothing partial was checkpointed
 
 
-class Interrupted(Exception):
-    """Stop was requested or leadership was lost: abandon the poll without a partial checkpoint."""
-
-
-@dataclass(slots=True)
-class Streamed:
-    records: int
-    chunks: int
-    fault: MalformedObject | None = None
-
-
 class Poller:
     def __init__(self, settings: Settings, leader: Leader | None = None) -> None:
         self.settings = settings
         self.s3 = S3Source(settings)
-        self.publisher = Publisher(settings.kafka_bootstrap)
+        self.publisher = Publisher(settings.kafka)
+        self.objects = ObjectPublisher(settings, self.s3, self.publisher, self.may_go_on)
         self.leader: Leader = leader or (
-            Election(
-                settings.kafka_bootstrap,
-                settings.checkpoint_topic,
-                settings.election_group,
-                settings.session_timeout_ms,
-            )
+            Election(settings.kafka, settings.checkpoint_topic, settings.election_group)
             if settings.election
             else SoleLeader()
         )
@@ -124,12 +103,12 @@ class Poller:
         """Poll until stopped; with ``once``, one poll. Returns False when a ``once`` poll failed."""
         if once:
             return await self.run_once()
-        delays = backoff_delays(base=1.0, cap=self.settings.retry_max_seconds)
+        delays = backoff_delays(base=1.0, cap=self.settings.retry_max_s)
         while await self.wait_leading(within_s=None):
             term = self.leader.state.term
             result = await self.poll_guarded(term)
             if result is PollResult.OK:
-                delays = backoff_delays(base=1.0, cap=self.settings.retry_max_seconds)
+                delays = backoff_delays(base=1.0, cap=self.settings.retry_max_s)
                 wait = self.settings.interval_s + random.uniform(0, self.settings.jitter_s)
             elif result is PollResult.INTERRUPTED:
                 continue
@@ -145,7 +124,7 @@ class Poller:
                 return False
             log.info("another poller instance leads this bucket; --once leaves the poll to it")
             return True
-        delays = backoff_delays(base=1.0, cap=self.settings.retry_max_seconds)
+        delays = backoff_delays(base=1.0, cap=self.settings.retry_max_s)
         for attempt in range(1, self.settings.once_attempts + 1):
             result = await self.poll_guarded(self.leader.state.term)
             if result is PollResult.OK:
@@ -235,14 +214,14 @@ class Poller:
 
         async def publish(obj: ObjectInfo, outcome: Outcome) -> None:
             try:
-                counts[await self.publish_object(obj, outcome, term)] += 1
+                counts[await self.objects.publish(obj, outcome, term)] += 1
             finally:
                 slots.release()
 
         try:
             # The first page before the checkpoints: while S3 is down, a poll fails before it reads Kafka.
             page = await asyncio.to_thread(next, pages, None)
-            checkpoints = await load_checkpoints(s.kafka_bootstrap, s.checkpoint_topic, s.bucket)
+            checkpoints = await load_checkpoints(s.kafka, s.checkpoint_topic, s.bucket)
             planner = Planner(checkpoints, s.prefixes)
             async with asyncio.TaskGroup() as group:
                 while page is not None:
@@ -278,148 +257,6 @@ class Poller:
             },
             deleted=counts["deleted"],
         )
-
-    async def publish_object(self, obj: ObjectInfo, outcome: Outcome, term: int) -> str:
-        """Publish one object and checkpoint it; returns published, failed or vanished."""
-        s = self.settings
-        started = time.perf_counter()
-        try:
-            streamed = await self.stream_object(obj, term)
-        except ObjectGone as error:
-            # Deleted or overwritten since the listing: the next poll sees its new state.
-            metrics.OBJECTS.labels(outcome="vanished").inc()
-            log.info("object changed during the poll; left to the next poll", key=obj.key, detail=str(error))
-            return "vanished"
-        except ObjectUnreadable as error:
-            # No checkpoint: once the permission is fixed, the next poll publishes it (from its start, if
-            # the refusal came mid-object: the writer's upsert makes the repeat harmless).
-            metrics.OBJECTS.labels(outcome="unreadable").inc()
-            log.warning("object unreadable; skipped, tried again next poll", key=obj.key, detail=str(error))
-            return "unreadable"
-        if streamed.fault is not None:
-            await self.dead_letter(obj, streamed)
-        # Written even for a rejected object, so it is not retried every poll until it changes.
-        checkpoint = Checkpoint(
-            bucket=s.bucket,
-            key=obj.key,
-            etag=obj.etag,
-            size=obj.size,
-            records=streamed.records,
-            chunks=streamed.chunks,
-            completed_at=datetime.now(UTC),
-        )
-        await self.publisher.send_checkpoint(s.checkpoint_topic, checkpoint)
-        log.info(
-            "object published",
-            key=obj.key,
-            etag=obj.etag,
-            outcome=outcome.value,
-            bytes=obj.size,
-            records=streamed.records,
-            chunks=streamed.chunks,
-            rejected=streamed.fault is not None,
-            seconds=round(time.perf_counter() - started, 3),
-        )
-        return "failed" if streamed.fault is not None else "published"
-
-    async def stream_object(self, obj: ObjectInfo, term: int) -> Streamed:
-        """Publish every chunk of the object and return once every one is acknowledged.
-
-        A chunk is sent only once the next one exists, so the final message can say it is the last.
-        Raises Interrupted (after letting what was sent be acknowledged) on stop or lost leadership.
-        """
-        s = self.settings
-        chunks = self.s3.iter_chunks(obj, s.chunk_max_records, s.chunk_max_bytes, s.whole_object_max_bytes)
-        in_flight: deque[asyncio.Future[object]] = deque()
-        held: Chunk | None = None
-        streamed = Streamed(records=0, chunks=0)
-        try:
-            while True:
-                try:
-                    chunk = await asyncio.to_thread(next_or_none, chunks)
-                except MalformedObject as fault:
-                    streamed.fault, chunk = fault, None
-                if held is not None:
-                    await self.may_go_on(term)
-                    in_flight.append(await self.send_chunk(obj, held, last=chunk is None))
-                    streamed.records += len(held.records)
-                    streamed.chunks += 1
-                if chunk is None:
-                    break
-                held = chunk
-                while len(in_flight) >= _MAX_IN_FLIGHT:
-                    await in_flight.popleft()
-        finally:
-            with contextlib.suppress(ValueError):  # still running in its thread: it ends with the process
-                chunks.close()
-            # What was sent is good data: let it be acknowledged before anything else happens.
-            await asyncio.gather(*in_flight)
-        return streamed
-
-    async def send_chunk(self, obj: ObjectInfo, chunk: Chunk, last: bool) -> asyncio.Future[object]:
-        position = source_position(self.settings.bucket, obj, chunk)
-        batch = RawBatch(source=position, last_chunk=last, records=chunk.records, published_at=datetime.now(UTC))
-        future = await self.publisher.send_raw(self.settings.raw_topic, batch)
-        metrics.MESSAGES_PUBLISHED.inc()
-        metrics.RECORDS_PUBLISHED.inc(len(chunk.records))
-        metrics.BYTES_PUBLISHED.inc(chunk.source_bytes)
-        return future
-
-    async def dead_letter(self, obj: ObjectInfo, streamed: Streamed) -> None:
-        fault = streamed.fault
-        assert fault is not None
-        bucket = self.settings.bucket
-        dead = DeadLetter(
-            reason=fault.reason,
-            message=f"s3://{bucket}/{obj.key} (etag {obj.etag}): {fault}",
-            stage="poller",
-            record={
-                "bucket": bucket,
-                "key": obj.key,
-                "etag": obj.etag,
-                "size": obj.size,
-                "byte_offset": fault.byte_offset,
-                "records_before": fault.records_before,
-            },
-            source=SourcePosition(
-                bucket=bucket,
-                key=obj.key,
-                etag=obj.etag,
-                chunk_index=streamed.chunks,
-                record_start=fault.records_before,
-                record_end=fault.records_before,
-            ),
-            failed_at=datetime.now(UTC),
-        )
-        await self.publisher.send_dead_letter(self.settings.dlq_topic, obj.key, dead)
-        metrics.DLQ_RECORDS.labels(reason=fault.reason.value).inc()
-        metrics.OBJECTS.labels(outcome="failed").inc()
-        log.warning("object rejected to the DLQ", key=obj.key, reason=fault.reason.value, detail=str(fault))
-
-
-def next_or_none(chunks: Generator[Chunk]) -> Chunk | None:
-    return next(chunks, None)
-
-
-def source_position(bucket: str, obj: ObjectInfo, chunk: Chunk) -> SourcePosition:
-    return SourcePosition(
-        bucket=bucket,
-        key=obj.key,
-        etag=obj.etag,
-        chunk_index=chunk.index,
-        record_start=chunk.record_start,
-        record_end=chunk.record_end,
-    )
-
-
-async def first_of(*waits: Awaitable[object], within_s: float | None) -> None:
-    """Wait until the first of ``waits`` completes or ``within_s`` passes; cancel the others."""
-    tasks = [asyncio.ensure_future(w) for w in waits]
-    try:
-        await asyncio.wait(tasks, timeout=within_s, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
 
 
 def peak_rss_mb() -> float:
@@ -479,7 +316,7 @@ def cli() -> None:
     except (KafkaError, KafkaStateError) as error:
         log.error(
             "Kafka is not usable: check KAFKA_BOOTSTRAP_SERVERS and the topics",
-            bootstrap=settings.kafka_bootstrap,
+            bootstrap=settings.kafka.bootstrap_servers,
             error=str(error) or repr(error),
         )
         sys.exit(1)

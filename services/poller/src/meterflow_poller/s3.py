@@ -10,17 +10,16 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from meterflow_contracts import DlqReason
-from meterflow_kit.backoff import MeterflowError
 
 from meterflow_poller.config import Settings
 from meterflow_poller.domain import (
     Chunk,
-    MalformedObject,
     ObjectInfo,
     shape_problem,
     source_chunks,
     whole_document_chunks,
 )
+from meterflow_poller.errors import MalformedObject, ObjectGone, ObjectUnreadable, S3Error
 
 # Codes that no retry can fix: the operator must change a setting or a permission.
 _CONFIG_ERRORS = {
@@ -40,22 +39,6 @@ _GONE = {"NoSuchKey", "PreconditionFailed", "412"}
 # Reading one object was refused while listing the bucket worked: an object ACL, a bucket policy on some
 # keys, an encryption key the poller may not use. That object is skipped; the others are polled.
 _DENIED = {"AccessDenied", "403"}
-
-
-class S3Error(MeterflowError):
-    """S3 failed; ``retriable`` is False when only a configuration change can help."""
-
-
-class ObjectGone(MeterflowError):
-    """The listed version of the object is no longer there (deleted or overwritten since the listing)."""
-
-    retriable = True
-
-
-class ObjectUnreadable(MeterflowError):
-    """S3 refuses to read this object; it is skipped, and tried again every poll until that changes."""
-
-    retriable = True
 
 
 class S3Source:

@@ -17,8 +17,8 @@ class Settings(BaseSettings):
     pool_min_size: int = Field(1, ge=0, description="Connections kept open per worker once connected.")
     pool_max_size: int = Field(10, ge=1, description="Connections at most per worker.")
     pool_acquire_timeout_s: float = Field(5.0, gt=0, description="Wait for a free connection, then 503.")
-    statement_timeout_ms: int = Field(
-        15_000, ge=0, description="PostgreSQL statement_timeout per query (0: server default)."
+    statement_timeout_s: float = Field(
+        15.0, ge=0, description="PostgreSQL statement_timeout per query (0: server default)."
     )
     statement_cache_size: int = Field(
         100, ge=0, description="asyncpg prepared-statement cache; 0 behind pgbouncer (transaction mode)."

@@ -1,30 +1,29 @@
-"""Writer settings (env prefix WRITER_; also reads KAFKA_BOOTSTRAP_SERVERS and DATABASE_URL)."""
+"""Writer settings (env prefix WRITER_, Kafka under WRITER_KAFKA__*; also reads KAFKA_BOOTSTRAP_SERVERS and
+DATABASE_URL). Durations are in seconds (``_s``)."""
 
 from __future__ import annotations
 
 from meterflow_contracts import DLQ, READINGS
+from meterflow_kit.settings import ServiceSettings
 from pydantic import AliasChoices, Field, PostgresDsn
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="WRITER_", extra="ignore")
+class Settings(ServiceSettings):
+    """``kafka`` (bootstrap servers, session timeout: how soon a crashed writer's partitions move) comes
+    from ServiceSettings."""
 
-    kafka_bootstrap: str = Field(
-        "127.0.0.1:9092", validation_alias=AliasChoices("WRITER_KAFKA_BOOTSTRAP", "KAFKA_BOOTSTRAP_SERVERS")
-    )
+    model_config = SettingsConfigDict(env_prefix="WRITER_")
+
     # No default: the DSN carries a password. `make` and the test fixtures pass the local one.
     database_url: PostgresDsn = Field(validation_alias=AliasChoices("WRITER_DATABASE_URL", "DATABASE_URL"))
     group_id: str = "meterflow-writer"
     readings_topic: str = READINGS.name
     dlq_topic: str = DLQ.name
     batch_max_rows: int = Field(50_000, ge=1, description="Flush once this many readings are buffered.")
-    batch_max_seconds: float = Field(0.5, gt=0, description="Flush at the latest this long after the first.")
-    retry_max_seconds: float = Field(30.0, gt=0, description="Cap of the backoff while PostgreSQL is down.")
-    db_timeout_seconds: float = Field(120.0, gt=0, description="Longest a single statement may run.")
-    session_timeout_ms: int = Field(
-        10_000, ge=1_000, description="Kafka group session: how soon a crashed writer's partitions move."
-    )
+    batch_max_s: float = Field(0.5, gt=0, description="Flush at the latest this long after the first.")
+    retry_max_s: float = Field(30.0, gt=0, description="Cap of the backoff while PostgreSQL is down.")
+    db_timeout_s: float = Field(120.0, gt=0, description="Longest a single statement may run.")
     optimistic_copy: bool = Field(
         True,
         description="COPY straight into readings while no key exists yet; the staging upsert on a conflict.",
@@ -33,7 +32,7 @@ class Settings(BaseSettings):
         True,
         description="On TimescaleDB, refresh the continuous aggregates over the buckets writes touched.",
     )
-    refresh_interval_seconds: float = Field(
+    refresh_interval_s: float = Field(
         1.0, gt=0, description="At most one aggregate refresh round this often (writes in between coalesce)."
     )
     ops_host: str = "127.0.0.1"

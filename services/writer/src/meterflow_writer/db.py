@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import structlog
-from meterflow_kit.backoff import MeterflowError
 from meterflow_schema import ChannelKey
 
 from meterflow_writer import metrics
@@ -25,6 +24,7 @@ from meterflow_writer.domain import (
     day_windows,
     touched_days,
 )
+from meterflow_writer.errors import DatabaseError, RowsRejected
 from meterflow_writer.pgcopy import COLUMNS, chunks, encode_rows
 
 if TYPE_CHECKING:
@@ -125,18 +125,6 @@ _CONNECTION_ERRORS = (
 # driver cannot encode although the contract allows them (a timestamp whose UTC form falls before year 1
 # raises OverflowError): that is the data's fault as much as a server-side DataError is.
 _REJECTIONS = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError, ValueError, OverflowError, TypeError)
-
-
-class DatabaseError(MeterflowError):
-    """A database operation failed; ``retriable`` is False when the data itself was rejected."""
-
-    retriable = True
-
-
-class RowsRejected(DatabaseError):
-    """The database (or its driver) refused the rows for what they contain; retrying cannot help."""
-
-    retriable = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,23 +17,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import structlog
-from aiokafka import ConsumerRecord
+from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
-from meterflow_contracts import DeadLetter, DlqReason, ReadingBatch
+from meterflow_contracts import DLQ, READINGS, DeadLetter, DlqReason, ReadingBatch
 from meterflow_kit.backoff import backoff_delays
-from meterflow_kit.lifecycle import install_stop_signals, sleep_or_stop
+from meterflow_kit.dead_letters import DeadLetterProducer, invalid_message
+from meterflow_kit.lifecycle import first_of, install_stop_signals, sleep_or_stop
 from meterflow_kit.logs import configure_logging
 from meterflow_kit.ops import OpsServer
 from meterflow_schema import migrate
-from pydantic import ValidationError
 
 from meterflow_writer import metrics
 from meterflow_writer.config import Settings
-from meterflow_writer.db import Database, DatabaseError
+from meterflow_writer.db import Database
 from meterflow_writer.domain import (
     PendingBatch,
     Rejection,
@@ -43,7 +43,8 @@ from meterflow_writer.domain import (
     rejected_by_message,
     write_isolating_rejects,
 )
-from meterflow_writer.kafka import DeadLetterProducer, ReadingsConsumer
+from meterflow_writer.errors import DatabaseError
+from meterflow_writer.kafka import readings_consumer
 from meterflow_writer.pgcopy import encode_rows
 
 log = structlog.get_logger("meterflow.writer")
@@ -63,14 +64,12 @@ class Writer:
         self.settings = settings
         self.db = db or Database(
             str(settings.database_url),
-            command_timeout=settings.db_timeout_seconds,
+            command_timeout=settings.db_timeout_s,
             refresh=settings.refresh_aggregates,
             optimistic=settings.optimistic_copy,
         )
-        self.consumer = ReadingsConsumer(
-            settings.kafka_bootstrap, settings.readings_topic, settings.group_id, settings.session_timeout_ms
-        )
-        self.dlq = DeadLetterProducer(settings.kafka_bootstrap, settings.dlq_topic)
+        self.consumer = readings_consumer(settings.kafka, settings.readings_topic, settings.group_id)
+        self.dlq = DeadLetterProducer(settings.kafka, settings.dlq_topic)
         self.stop = asyncio.Event()
         # Bumped on every rebalance: a batch of an older generation is dropped unwritten.
         self.generation = 0
@@ -100,7 +99,7 @@ class Writer:
             return
         await self.dlq.start()
         try:
-            await self.consumer.start(self.on_revoked)
+            await self.consumer.start(on_revoked=self.on_revoked, on_assigned=self.on_assigned)
             self.running = True
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self.batch_loop())
@@ -115,7 +114,7 @@ class Writer:
             await self.db.close()
 
     async def connect_database(self) -> bool:
-        delays = backoff_delays(base=0.2, cap=self.settings.retry_max_seconds)
+        delays = backoff_delays(base=0.2, cap=self.settings.retry_max_s)
         while not self.stop.is_set():
             try:
                 await self.db.connect()
@@ -129,7 +128,7 @@ class Writer:
 
     # -- rebalance ----------------------------------------------------------------------------------------
 
-    async def on_revoked(self, partitions: set[tuple[str, int]]) -> None:
+    async def on_revoked(self, partitions: set[TopicPartition]) -> None:
         """Partitions are about to move: drop what was read but not written, and let the write in flight
         finish and commit (the lock) before aiokafka rejoins the group. Positions restart from the
         committed offsets after the rebalance, so nothing dropped here is lost."""
@@ -141,6 +140,10 @@ class Writer:
         async with self.write_lock:
             pass
 
+    async def on_assigned(self, partitions: set[TopicPartition]) -> None:
+        metrics.ASSIGNED_PARTITIONS.set(len(partitions))
+        log.info("partitions assigned", partitions=sorted(tp.partition for tp in partitions))
+
     # -- batcher ------------------------------------------------------------------------------------------
 
     async def batch_loop(self) -> None:
@@ -148,7 +151,7 @@ class Writer:
         pending = PendingBatch(generation=self.generation)
         next_lag_export = 0.0
         while not self.stop.is_set():
-            wait = min(FETCH_MAX_WAIT_SECONDS, pending.seconds_left(time.monotonic(), s.batch_max_seconds))
+            wait = min(FETCH_MAX_WAIT_SECONDS, pending.seconds_left(time.monotonic(), s.batch_max_s))
             records = await self.consumer.fetch(wait, max_records=FETCH_MAX_MESSAGES)
             # No await since getmany returned: these records belong to the current generation.
             generation = self.generation
@@ -169,7 +172,7 @@ class Writer:
                 self.count_in_memory(len(batch.readings))
                 # Validation is CPU work on this thread: let the loader's database round-trips progress.
                 await asyncio.sleep(0)
-            if pending.is_due(time.monotonic(), s.batch_max_rows, s.batch_max_seconds):
+            if pending.is_due(time.monotonic(), s.batch_max_rows, s.batch_max_s):
                 await self.hand_off(pending)
                 pending = PendingBatch(generation=self.generation)
             if time.monotonic() >= next_lag_export:
@@ -185,16 +188,10 @@ class Writer:
     async def decode(self, record: ConsumerRecord[bytes, bytes]) -> ReadingBatch | None:
         """The message as a validated ReadingBatch, or None after sending it to the DLQ."""
         try:
-            return ReadingBatch.model_validate_json(record.value or b"")
-        except ValidationError as error:
-            dead = DeadLetter(
-                reason=DlqReason.INVALID_MESSAGE,
-                message=f"message is not a meter.readings.v1 batch: {str(error)[:2000]}",
-                stage="writer",
-                record=(record.value or b"").decode("utf-8", "replace")[:10_000],
-                failed_at=datetime.now(UTC),
-            )
-            await self.dead_letter((record.key or b"").decode("utf-8", "replace"), dead, retry=True)
+            return READINGS.deserialize(record.value or b"")
+        except ValueError as error:
+            dead = invalid_message("writer", READINGS, record.value, str(error))
+            await self.dead_letter(dead, key=record.key or b"", retry=True)
             return None
 
     async def hand_off(self, pending: PendingBatch) -> None:
@@ -245,7 +242,7 @@ class Writer:
             # The whole batch goes with the encoding made by the batcher; halves are encoded on demand.
             return await self.db.write(part, batch.payload if part is rows else None, batch.channels)
 
-        delays = backoff_delays(base=0.2, cap=self.settings.retry_max_seconds)
+        delays = backoff_delays(base=0.2, cap=self.settings.retry_max_s)
         while True:
             try:
                 outcome, rejections = await write_isolating_rejects(rows, write, self.db.is_rejection)
@@ -259,7 +256,7 @@ class Writer:
                 log.warning("write failed, retrying", error=str(error), retry_in_s=round(delay, 2), rows=len(rows))
                 await self.consumer.export_lag()  # the lag grows while we wait: show it
                 if not self.stop.is_set():
-                    await _wait_any((self.stop, self.revoked), delay)
+                    await first_of(self.stop.wait(), self.revoked.wait(), within_s=delay)
                 if self.stop.is_set():
                     log.warning("stopping while the database is unavailable: batch abandoned, not committed")
                     return False
@@ -297,15 +294,16 @@ class Writer:
                 source=message.source,
                 failed_at=datetime.now(UTC),
             )
-            await self.dead_letter(message.source.key, dead)
+            await self.dead_letter(dead)
             metrics.DLQ_ROWS.inc(len(rejected))
 
-    async def dead_letter(self, key: str, dead: DeadLetter, *, retry: bool = False) -> None:
-        """Send to the DLQ; with ``retry`` keep trying through a Kafka outage (until a stop)."""
-        delays = backoff_delays(base=0.2, cap=self.settings.retry_max_seconds)
+    async def dead_letter(self, dead: DeadLetter, key: bytes | None = None, *, retry: bool = False) -> None:
+        """Send to the DLQ (``key``: the DLQ's own key choice unless given); with ``retry`` keep trying
+        through a Kafka outage (until a stop)."""
+        delays = backoff_delays(base=0.2, cap=self.settings.retry_max_s)
         while True:
             try:
-                await self.dlq.send(key, dead)
+                await self.dlq.send(dead, key)
                 break
             except KafkaError as error:
                 if not retry or self.stop.is_set():
@@ -314,7 +312,8 @@ class Writer:
                 log.warning("dead letter not sent, retrying", error=repr(error))
                 await sleep_or_stop(self.stop, next(delays))
         metrics.DLQ_RECORDS.labels(reason=dead.reason.value).inc()
-        log.warning("dead letter", reason=dead.reason.value, key=key, detail=dead.message[:200])
+        shown_key = (key if key is not None else DLQ.encode_key(dead)).decode("utf-8", "replace")
+        log.warning("dead letter", reason=dead.reason.value, key=shown_key, detail=dead.message[:200])
 
     @staticmethod
     def observe(rows: int, outcome: WriteOutcome, rejected: int) -> None:
@@ -328,10 +327,10 @@ class Writer:
 
     async def refresh_loop(self) -> None:
         """Keep the continuous aggregates fresh: after writes that inserted or changed rows, refresh the
-        marked day buckets (at most once per refresh_interval_seconds, so bursts coalesce)."""
-        delays = backoff_delays(base=0.5, cap=self.settings.retry_max_seconds)
+        marked day buckets (at most once per refresh_interval_s, so bursts coalesce)."""
+        delays = backoff_delays(base=0.5, cap=self.settings.retry_max_s)
         while True:
-            await _wait_any((self.stop, self.refresh_wanted), REFRESH_SWEEP_SECONDS)
+            await first_of(self.stop.wait(), self.refresh_wanted.wait(), within_s=REFRESH_SWEEP_SECONDS)
             if self.stop.is_set():
                 await self.loader_done.wait()
                 try:
@@ -350,10 +349,10 @@ class Writer:
                 self.refresh_wanted.set()
                 await sleep_or_stop(self.stop, delay)
                 continue
-            delays = backoff_delays(base=0.5, cap=self.settings.retry_max_seconds)
+            delays = backoff_delays(base=0.5, cap=self.settings.retry_max_s)
             if more:
                 self.refresh_wanted.set()
-            await sleep_or_stop(self.stop, self.settings.refresh_interval_seconds)
+            await sleep_or_stop(self.stop, self.settings.refresh_interval_s)
 
     async def refresh_round(self) -> bool:
         """One refresh round; True when marks may remain (more than one round's worth, or lock busy)."""
@@ -373,16 +372,6 @@ def _encode_or_none(rows: list[Row]) -> bytes | None:
         return encode_rows(rows)
     except ValueError:
         return None
-
-
-async def _wait_any(events: Iterable[asyncio.Event], seconds: float) -> None:
-    """Wait until one of ``events`` is set, at most ``seconds``."""
-    waiters = [asyncio.ensure_future(event.wait()) for event in events]
-    try:
-        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
 
 
 async def serve(settings: Settings) -> None:

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 
 import structlog
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
-from meterflow_contracts import ALL_TOPICS, TopicSpec
+from meterflow_contracts import ALL_TOPICS
+from meterflow_contracts.admin import create_topics
 
 log = structlog.get_logger("meterflow.cli")
 
@@ -28,23 +26,3 @@ def run_create(args: argparse.Namespace) -> int:
     created = asyncio.run(create_topics(args.bootstrap, ALL_TOPICS, suffix=args.suffix))
     log.info("topics ready", created=created, declared=[t.name + args.suffix for t in ALL_TOPICS])
     return 0
-
-
-async def create_topics(bootstrap: str, specs: tuple[TopicSpec, ...], suffix: str = "") -> list[str]:
-    """Create the topics that are missing; returns the names created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        missing = [
-            NewTopic(name=s.name + suffix, num_partitions=s.partitions, replication_factor=1, topic_configs=s.config())
-            for s in specs
-            if s.name + suffix not in existing
-        ]
-        if missing:
-            # Another process may create them first: that is the state we want.
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics(missing)
-        return [t.name for t in missing]
-    finally:
-        await admin.close()

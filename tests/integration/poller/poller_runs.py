@@ -1,4 +1,5 @@
-"""Helpers of the poller's integration tests: source documents, topic readers, big generated objects."""
+"""What the poller's integration tests feed a run and read back: source documents (big ones generated while
+they are read), the raw, DLQ and checkpoint topics decoded, and a run's exit code with its peak memory."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from kafka_io import read_all
-from meterflow_contracts import Checkpoint, DeadLetter, RawBatch, SourcePosition
+from meterflow_contracts import CHECKPOINTS, DLQ, RAW, Checkpoint, DeadLetter, RawBatch, SourcePosition
+from meterflow_harness.kafka import read_all
+from meterflow_harness.processes import peak_rss
 from pydantic import BaseModel
 
 START = datetime(2023, 2, 1, tzinfo=UTC)
@@ -81,7 +83,7 @@ class GeneratedDocument(io.RawIOBase):
 
 
 async def raw_batches(kafka: str, topic: str) -> list[RawBatch]:
-    return [RawBatch.model_validate_json(r.value) for r in await read_all(kafka, topic)]
+    return [RAW.deserialize(r.value) for r in await read_all(kafka, topic)]
 
 
 class _Position(BaseModel):
@@ -95,13 +97,13 @@ async def raw_positions(kafka: str, topic: str) -> list[SourcePosition]:
 
 
 async def dead_letters(kafka: str, topic: str) -> list[DeadLetter]:
-    return [DeadLetter.model_validate_json(r.value) for r in await read_all(kafka, topic)]
+    return [DLQ.deserialize(r.value) for r in await read_all(kafka, topic)]
 
 
 async def checkpoint_log(kafka: str, topic: str) -> list[tuple[str, Checkpoint | None]]:
     """Every checkpoint record in order: (bucket/key, checkpoint or None for a tombstone)."""
     return [
-        (r.key.decode(), None if r.value is None else Checkpoint.model_validate_json(r.value))
+        (r.key.decode(), None if r.value is None else CHECKPOINTS.deserialize(r.value))
         for r in await read_all(kafka, topic)
     ]
 
@@ -130,18 +132,6 @@ def covered_indices(batches: list[RawBatch], key: str) -> set[int]:
     return seen
 
 
-def vm_hwm(pid: int) -> int | None:
-    """The process's peak RSS so far (VmHWM, bytes), or None once it is gone."""
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
-
-
 def wait_exit_measuring(process: subprocess.Popen[bytes], timeout: float) -> tuple[int, int]:
     """Wait for ``process`` to exit; returns (exit code, peak RSS in bytes).
 
@@ -154,7 +144,7 @@ def wait_exit_measuring(process: subprocess.Popen[bytes], timeout: float) -> tup
     while process.poll() is None:
         if time.monotonic() > deadline:
             raise AssertionError(f"process {process.pid} did not exit within {timeout:.0f} s")
-        peak = max(peak, vm_hwm(process.pid) or 0)
+        peak = max(peak, peak_rss(process.pid) or 0)
         time.sleep(0.02)
     assert process.returncode is not None
     return process.returncode, peak
