@@ -46,21 +46,27 @@ def verdicts(results: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def companion_lines(results: dict[str, Any]) -> list[str]:
+def _api_lines(label: str, bench: Any) -> list[str]:
+    """The median rows of an API companion (api_bench.py, meters_bench.py): one line per scenario and c."""
+    if not isinstance(bench, dict):
+        return []
+    if not isinstance(bench.get("results"), dict):
+        return [f"  {label} bench{'':<{18 - len(label)}}{json.dumps(bench)[:300]}"]
     lines: list[str] = []
-    api = results.get("api")
-    if isinstance(api, dict) and isinstance(api.get("results"), dict):
-        for scenario, figures in api["results"].items():
-            for row in figures.get("median", []) if isinstance(figures, dict) else []:
-                lines.append(
-                    f"  API {scenario:<9} c={row.get('concurrency', '-'):<3} {row.get('rps', '-')} req/s, "
-                    f"p50 {row.get('p50_ms', '-')} ms, p99 {row.get('p99_ms', '-')} ms, "
-                    f"errors {row.get('errors', '-')} (medians of {row.get('runs', '-')} runs)"
-                )
-            if isinstance(figures, dict) and "error" in figures:
-                lines.append(f"  API {scenario:<9} {figures['error']}")
-    elif isinstance(api, dict):
-        lines.append(f"  API bench               {json.dumps(api)[:300]}")
+    for scenario, figures in bench["results"].items():
+        for row in figures.get("median", []) if isinstance(figures, dict) else []:
+            lines.append(
+                f"  {label} {scenario:<9} c={row.get('concurrency', '-'):<3} {row.get('rps', '-')} req/s, "
+                f"p50 {row.get('p50_ms', '-')} ms, p99 {row.get('p99_ms', '-')} ms, "
+                f"errors {row.get('errors', '-')} (medians of {row.get('runs', '-')} runs)"
+            )
+        if isinstance(figures, dict) and "error" in figures:
+            lines.append(f"  {label} {scenario:<9} {figures['error']}")
+    return lines
+
+
+def companion_lines(results: dict[str, Any]) -> list[str]:
+    lines = _api_lines("API", results.get("api")) + _api_lines("meters", results.get("meters"))
     writer = results.get("writer")
     if isinstance(writer, dict) and "writer_rows_per_s" in writer:
         lines.append(

@@ -12,7 +12,7 @@ topic suffix, fresh databases and a fresh bucket (all removed at the end):
 3. freshness: one new meter-day object, a poll through ``POST /poll``, time until it is queryable (x10),
 4. the ceiling: asyncpg ``copy_records_to_table`` of the same rows into an empty readings table,
 5. the simple approach: ``bench/simple_loader.py`` (pandas + psycopg2 execute_values) on the same objects,
-6. ``bench/api_bench.py`` and ``bench/writer_bench.py`` when present, one after the other,
+6. ``bench/api_bench.py``, ``bench/meters_bench.py`` and ``bench/writer_bench.py`` when present, one after the other,
 
 then prints a summary and writes ``bench/results/<UTC timestamp>.json``. Kafka, PostgreSQL and S3 are used
 where they run and started (then stopped again) with the project's scripts where they do not.
@@ -220,6 +220,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-ceiling", action="store_true")
     parser.add_argument("--skip-simple", action="store_true")
     parser.add_argument("--skip-api", action="store_true", help="do not run bench/api_bench.py")
+    parser.add_argument("--skip-meters", action="store_true", help="do not run bench/meters_bench.py")
     parser.add_argument("--skip-writer", action="store_true", help="do not run bench/writer_bench.py")
     parser.add_argument("--companion-timeout", type=float, default=1800, help="seconds for each companion bench")
     parser.add_argument(
@@ -328,7 +329,11 @@ def main(argv: list[str] | None = None) -> int:
             attempt(results, "simple", lambda: simple_part(results, servers, res, fleet, args.page_size))
         results["e2e_vs_ceiling"] = ratio(results.get("e2e_readings_per_s"), results.get("copy_ceiling_rows_per_s"))
         results["e2e_vs_simple"] = ratio(results.get("e2e_readings_per_s"), results.get("simple_loader_rows_per_s"))
-        companions = (("api", "api_bench.py", args.skip_api), ("writer", "writer_bench.py", args.skip_writer))
+        companions = (
+            ("api", "api_bench.py", args.skip_api),
+            ("meters", "meters_bench.py", args.skip_meters),
+            ("writer", "writer_bench.py", args.skip_writer),
+        )
         for name, script, skip in companions:
             if not skip:
                 results[name] = run_companion(script, servers, args.companion_timeout, run_dir / "logs")
