@@ -74,6 +74,11 @@ class DlqReason(StrEnum):
     DUPLICATE_CONFLICT = "duplicate_conflict"
     INVALID_MESSAGE = "invalid_message"
     DB_REJECTED = "db_rejected"
+    RECORD_TOO_LARGE = "record_too_large"
+    TIMESTAMP_OUT_OF_RANGE = "timestamp_out_of_range"
+    OFF_GRID_TIMESTAMP = "off_grid_timestamp"
+    NEGATIVE_ENERGY = "negative_energy"
+    UNEXPECTED_ERROR = "unexpected_error"
 
 
 class DeadLetter(_Contract):
