@@ -403,6 +403,29 @@ def log(message: str) -> None:
     print(f"[api_bench] {message}", file=sys.stderr, flush=True)
 
 
+def summary_head(benchmark: str, args: argparse.Namespace) -> dict[str, Any]:
+    """What every API benchmark's JSON summary opens with: the benchmark, when, the machine and the load."""
+    return {
+        "benchmark": benchmark,
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "load_average_1m": round(os.getloadavg()[0], 2),
+        },
+        "config": {
+            "workers": args.workers,
+            "pool_size_per_worker": args.pool_size,
+            "concurrency": args.concurrency,
+            "repeat": args.repeat,
+            "client": args.client,
+            "duration_s": args.duration,
+            "warmup_s": args.warmup,
+        },
+    }
+
+
 def concurrency_list(text: str) -> list[int]:
     values = [int(part) for part in text.split(",") if part.strip()]
     if not values or min(values) < 1:
@@ -469,24 +492,8 @@ def main(argv: list[str] | None = None) -> int:
 
     series_at_slo = (results.get("series") or {}).get("at_slo") or {}
     summary = {
-        "benchmark": "query-api",
-        "at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "load_average_1m": round(os.getloadavg()[0], 2),
-        },
-        "config": {
-            "workers": args.workers,
-            "pool_size_per_worker": args.pool_size,
-            "concurrency": args.concurrency,
-            "repeat": args.repeat,
-            "client": args.client,
-            "duration_s": args.duration,
-            "warmup_s": args.warmup,
-            "data": f"{args.meters} meter-months of 15-minute readings; the series reads one of them",
-        },
+        **summary_head("query-api", args),
+        "data": f"{args.meters} meter-months of 15-minute readings; the series reads one of them",
         "results": results,
         "targets": {
             "series_rps_ge_1000_with_p99_le_50ms": series_at_slo.get("rps", 0) >= 1000,

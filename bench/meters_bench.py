@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -36,7 +35,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from api_bench import concurrency_list, run_scenario  # bench/ is on sys.path: run as a script
+from api_bench import concurrency_list, run_scenario, summary_head  # bench/ is on sys.path: run as a script
 from meterflow_harness.postgres import create_database, drop_database
 
 DEFAULT_ADMIN_DSN = "postgresql://meterflow:meterflow@127.0.0.1:5432/postgres"
@@ -202,23 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         default=float("nan"),
     )
     summary = {
-        "benchmark": "query-api /v1/meters",
-        "at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "load_average_1m": round(os.getloadavg()[0], 2),
-        },
-        "config": {
-            "workers": args.workers,
-            "pool_size_per_worker": args.pool_size,
-            "concurrency": args.concurrency,
-            "repeat": args.repeat,
-            "client": args.client,
-            "duration_s": args.duration,
-            "warmup_s": args.warmup,
-        },
+        **summary_head("query-api /v1/meters", args),
         "data": held,
         "results": results,
         "targets": {"first_and_deep_p99_lt_50ms_at_every_concurrency": worst_p99 < 50},
