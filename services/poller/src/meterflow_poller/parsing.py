@@ -218,14 +218,15 @@ def whole_document_chunks(document: bytes, max_records: int, max_bytes: int) -> 
     A document orjson refuses only for numbers no double holds (or NaN/Infinity literals) is parsed
     again by the standard library's tolerant parser: those records are rejected, the others published.
     """
+    tolerated = False
     try:
         parsed = orjson.loads(document)
     except orjson.JSONDecodeError:
-        parsed = _parse_tolerating_non_finite(document)
+        parsed, tolerated = _parse_tolerating_non_finite(document), True
     records = parsed.get("data") if isinstance(parsed, dict) else None
     if not isinstance(records, list) or not records:
         return None
-    if any(isinstance(record, _Unusable) for record in records):
+    if tolerated:  # some records are _Unusable: chunk_records cuts around them
         return list(chunk_records(records, _share_read(document, records), max_records, max_bytes))
     per_chunk = max(1, min(max_records, len(records) * max_bytes // max(1, len(document))))
     return [
