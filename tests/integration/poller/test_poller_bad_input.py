@@ -123,3 +123,24 @@ async def test_an_empty_listing_tombstones_nothing_and_nothing_is_published_agai
 
     assert len(await raw_batches(servers.kafka, topics.raw)) == raw_before
     assert await checkpoint_log(servers.kafka, topics.checkpoints) == log_before
+
+
+async def test_a_record_nested_too_deep_to_encode_is_dead_lettered_and_the_rest_lands(
+    servers: Servers, topics: Topics, s3: Any, bucket: str, pollers: Pollers
+) -> None:
+    deep = "[" * 3000 + "]" * 3000
+    records = [json.dumps(record(i)) for i in range(6)]
+    records[2] = records[2][:-1] + f', "nested": {deep}}}'
+    s3.put_object(Bucket=bucket, Key="deep.json", Body=('{"data": [' + ", ".join(records) + "]}").encode())
+    s3.put_object(Bucket=bucket, Key="z-next.json", Body=document(5))
+
+    pollers.once()
+
+    (letter,) = await dead_letters(servers.kafka, topics.dlq)
+    assert letter.reason.value == "unexpected_error"
+    assert letter.source is not None
+    assert (letter.source.key, letter.source.record_start, letter.source.record_end) == ("deep.json", 2, 3)
+    assert "cannot be encoded" in letter.message
+    batches = await raw_batches(servers.kafka, topics.raw)
+    assert covered_indices(batches, "deep.json") == set(range(6)) - {2}
+    assert covered_indices(batches, "z-next.json") == set(range(5))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import reprlib
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Generator
@@ -45,6 +46,10 @@ log = structlog.get_logger("meterflow.poller")
 _MAX_IN_FLIGHT = 4
 # The broker refuses these for good: the message is too large for the topic, however often it is sent.
 _TOO_LARGE = (MessageSizeTooLargeError, RecordTooLargeError, RecordListTooLargeError)
+
+# The evidence of a record JSON encoders refuse: a bounded repr, safe however deep the record is nested.
+_EXCERPT = reprlib.Repr()
+_EXCERPT.maxlevel, _EXCERPT.maxlist, _EXCERPT.maxdict, _EXCERPT.maxstring = 50, 100, 100, EVIDENCE_BYTES
 
 # Raises Interrupted unless this instance may still publish work begun in the given leadership term.
 MayGoOn = Callable[[int], Awaitable[None]]
@@ -154,11 +159,16 @@ class ObjectPublisher:
         self, obj: ObjectInfo, chunk: Chunk, last: bool, streamed: Streamed, in_flight: deque[asyncio.Future[object]]
     ) -> None:
         """Send the chunk as one raw message if it fits the topic's limit; otherwise in halves, down to
-        single records, and a record that does not fit alone is dead-lettered (record_too_large)."""
+        single records, and a record that does not fit alone is dead-lettered (record_too_large), as is
+        one that cannot be encoded at all (unexpected_error)."""
         position = source_position(self.settings.bucket, obj, chunk, streamed.chunks)
         batch = RawBatch(source=position, last_chunk=last, records=chunk.records, published_at=datetime.now(UTC))
-        message = RAW.serialize(batch)
-        if RAW.fits(*message):
+        failure: ValueError | None = None
+        try:
+            message: tuple[bytes, bytes] | None = RAW.serialize(batch)
+        except ValueError as error:  # a record no JSON encoder takes: nested deeper than encoders recurse
+            message, failure = None, error
+        if message is not None and RAW.fits(*message):
             in_flight.append(await self.publisher.send_raw(self.settings.raw_topic, message))
             streamed.records += len(chunk.records)
             streamed.chunks += 1
@@ -168,7 +178,9 @@ class ObjectPublisher:
             return
         del batch, message  # a huge record: hold it once, not three times
         if len(chunk.records) == 1:
-            await self.reject_record(obj, too_large(chunk), streamed)
+            await self.reject_record(
+                obj, too_large(chunk) if failure is None else unencodable(chunk, failure), streamed
+            )
             return
         first, rest = split_chunk(chunk, len(chunk.records) // 2)
         await self.send_chunk(obj, first, False, streamed, in_flight)
@@ -204,6 +216,16 @@ def too_large(chunk: Chunk) -> RejectedRecord:
         f"the record is {len(encoded)} bytes as JSON, more than a raw message holds "
         f"({RAW.max_message_bytes} bytes with the envelope); the evidence is its first {EVIDENCE_BYTES} bytes",
         encoded[:EVIDENCE_BYTES].decode("utf-8", "ignore"),
+    )
+
+
+def unencodable(chunk: Chunk, error: ValueError) -> RejectedRecord:
+    """The rejection of a chunk's single record that cannot be encoded as JSON (nested too deep)."""
+    return RejectedRecord(
+        chunk.record_start,
+        DlqReason.UNEXPECTED_ERROR,
+        f"the record cannot be encoded as JSON: {error}",
+        _EXCERPT.repr(chunk.records[0])[:EVIDENCE_BYTES],
     )
 
 
