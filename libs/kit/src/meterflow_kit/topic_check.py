@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import structlog
-from aiokafka.errors import KafkaError
 from meterflow_contracts import TopicSpec
 from meterflow_contracts.admin import weaker_topics
 from prometheus_client import Gauge
@@ -33,7 +32,7 @@ async def check_topics(kafka: KafkaSettings, topics: Mapping[str, TopicSpec[Any]
     start-up then fails on it, with its own message)."""
     try:
         found = await weaker_topics(kafka.bootstrap_servers, topics, kafka.topics)
-    except (KafkaError, OSError) as error:
+    except Exception as error:  # a best-effort check never stops a service (Kafka down, an odd reply)
         log.warning("could not check the topics' durability", error=str(error) or repr(error))
         return {}
     for name in topics:

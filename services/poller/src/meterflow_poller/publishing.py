@@ -209,7 +209,10 @@ class ObjectPublisher:
 
 def too_large(chunk: Chunk) -> RejectedRecord:
     """The rejection of a chunk's single record that no raw message can hold."""
-    encoded = orjson.dumps(chunk.records[0])
+    try:
+        encoded = orjson.dumps(chunk.records[0])
+    except orjson.JSONEncodeError as error:  # deeper than orjson recurses (the raw encoder went deeper)
+        return unencodable(chunk, ValueError(f"too large for a raw message, and {error}"))
     return RejectedRecord(
         chunk.record_start,
         DlqReason.RECORD_TOO_LARGE,
