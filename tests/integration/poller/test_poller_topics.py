@@ -8,7 +8,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from conftest import Pollers
 from meterflow_contracts import ALL_TOPICS, CHECKPOINTS, DLQ, RAW, READINGS, TopicDurability
-from meterflow_contracts.admin import create_topics, weaker_topics
+from meterflow_contracts.admin import TopicCreationError, create_topics, weaker_topics
 from meterflow_harness.kafka import delete_topics
 from meterflow_harness.metrics import metric_value
 from meterflow_harness.names import unique
@@ -57,6 +57,14 @@ async def test_topics_are_created_with_the_configured_durability(servers: Server
         assert set(weaker) == {RAW.name + suffix, READINGS.name + suffix}
     finally:
         await delete_topics(servers.kafka, names)
+
+
+async def test_a_replication_factor_the_cluster_cannot_give_is_an_error_not_a_silent_no_op(servers: Servers) -> None:
+    suffix = unique(".d")
+    with pytest.raises(TopicCreationError) as refused:
+        await create_topics(servers.kafka, [DLQ], suffix)  # production's RF 3 on the one test broker
+    assert [name for name, _ in refused.value.refused] == [DLQ.name + suffix]
+    assert "replication factor" in str(refused.value)
 
 
 async def test_the_poller_warns_about_each_topic_weaker_than_configured_and_still_starts(

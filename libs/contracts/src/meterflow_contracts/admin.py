@@ -17,15 +17,26 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from meterflow_contracts.topics import TopicDurability, TopicSpec
 
+# CreateTopics error codes that leave the topic there: none, and TOPIC_ALREADY_EXISTS (a concurrent creator).
+_CREATED = {0, TopicAlreadyExistsError.errno}
 # Configs where a smaller value keeps less (-1, "none" or "forever", is the largest of all).
 _AT_LEAST = ("min.insync.replicas", "retention.ms", "retention.bytes", "max.message.bytes")
+
+
+class TopicCreationError(RuntimeError):
+    """The broker refused to create topics (e.g. a replication factor above its number of brokers)."""
+
+    def __init__(self, refused: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{name}: {message}" for name, message in refused))
+        self.refused = refused
 
 
 async def create_topics(
     bootstrap: str, specs: Iterable[TopicSpec[Any]], suffix: str = "", durability: TopicDurability | None = None
 ) -> list[str]:
     """Create the topics of ``specs`` that are missing (``suffix`` appended to every name, for test
-    isolation) with ``durability`` (production's defaults when not given); returns the names created."""
+    isolation) with ``durability`` (production's defaults when not given); returns the names created.
+    Raises TopicCreationError when the broker refuses any (the response says why, it does not raise)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
@@ -34,7 +45,10 @@ async def create_topics(
         if missing:
             # Another process may create them first: that is the state we want.
             with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics(missing)
+                response = await admin.create_topics(missing)
+                refused = [(name, message) for name, code, message in response.topic_errors if code not in _CREATED]
+                if refused:
+                    raise TopicCreationError(refused)
         return [topic.name for topic in missing]
     finally:
         await admin.close()

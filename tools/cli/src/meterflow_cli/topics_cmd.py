@@ -10,7 +10,7 @@ import os
 
 import structlog
 from meterflow_contracts import ALL_TOPICS
-from meterflow_contracts.admin import create_topics
+from meterflow_contracts.admin import TopicCreationError, create_topics
 from meterflow_kit.settings import shared_durability
 
 log = structlog.get_logger("meterflow.cli")
@@ -34,7 +34,16 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 def run_create(args: argparse.Namespace) -> int:
     flags = {"replication_factor": args.replication_factor, "min_insync_replicas": args.min_insync_replicas}
     durability = shared_durability().model_copy(update={k: v for k, v in flags.items() if v is not None})
-    created = asyncio.run(create_topics(args.bootstrap, ALL_TOPICS, suffix=args.suffix, durability=durability))
+    try:
+        created = asyncio.run(create_topics(args.bootstrap, ALL_TOPICS, suffix=args.suffix, durability=durability))
+    except TopicCreationError as error:
+        log.error(
+            "the broker refused to create topics",
+            refused=dict(error.refused),
+            hint="a cluster of fewer brokers than the replication factor needs KAFKA_TOPIC_REPLICATION_FACTOR "
+            "and KAFKA_TOPIC_MIN_INSYNC_REPLICAS (or the flags) set to what it can give, e.g. 1 and 1",
+        )
+        return 1
     log.info(
         "topics ready",
         created=created,
