@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from meterflow_contracts import ALL_TOPICS
+from meterflow_contracts import ALL_TOPICS, TopicDurability
 from meterflow_contracts.admin import create_topics
 from meterflow_harness.kafka import delete_topics
 from meterflow_harness.names import unique
@@ -53,7 +53,11 @@ class Resources:
         return Topics.with_suffix(self.suffix)
 
     def create_topics(self) -> None:
-        asyncio.run(create_topics(self.servers.kafka, ALL_TOPICS, suffix=self.suffix))
+        asyncio.run(
+            create_topics(
+                self.servers.kafka, ALL_TOPICS, suffix=self.suffix, durability=TopicDurability.single_broker()
+            )
+        )
         self.topics_created = True
 
     def create_bucket(self) -> None:

@@ -31,7 +31,7 @@ from typing import Any
 
 import asyncpg
 import httpx
-from meterflow_contracts import READINGS, ReadingBatch
+from meterflow_contracts import READINGS, ReadingBatch, TopicDurability
 from meterflow_contracts.admin import create_topics
 from meterflow_harness.kafka import delete_topics, produce
 from meterflow_harness.messages import encoded_batches, reading_batch
@@ -75,7 +75,7 @@ async def migrated_database(admin_dsn: str, name: str) -> str:
 
 async def fill_topic(bootstrap: str, suffix: str, messages: list[ReadingBatch]) -> str:
     """A readings topic of this run's own (the declared partitions and settings), holding ``messages``."""
-    await create_topics(bootstrap, (READINGS,), suffix=suffix)
+    await create_topics(bootstrap, (READINGS,), suffix=suffix, durability=TopicDurability.single_broker())
     topic = READINGS.name + suffix
     await produce(bootstrap, topic, encoded_batches(messages))
     return topic

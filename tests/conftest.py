@@ -15,7 +15,7 @@ from typing import Any
 
 import boto3
 import pytest
-from meterflow_contracts import ALL_TOPICS
+from meterflow_contracts import ALL_TOPICS, TopicDurability
 from meterflow_contracts.admin import create_topics
 from meterflow_harness.kafka import delete_topics
 from meterflow_harness.names import unique
@@ -72,7 +72,7 @@ def _aws_credentials() -> None:
 async def topics(servers: Servers) -> AsyncIterator[Topics]:
     """Every pipeline topic, with a suffix of this test's own."""
     suffix = unique(".t")
-    await create_topics(servers.kafka, ALL_TOPICS, suffix=suffix)
+    await create_topics(servers.kafka, ALL_TOPICS, suffix=suffix, durability=TopicDurability.single_broker())
     yield Topics.with_suffix(suffix)
     await delete_topics(servers.kafka, [t.name + suffix for t in ALL_TOPICS])
 

@@ -32,6 +32,8 @@ class Pollers:
     def env(self, **overrides: str) -> dict[str, str]:
         return {
             "KAFKA_BOOTSTRAP_SERVERS": self.servers.kafka,
+            "KAFKA_TOPIC_REPLICATION_FACTOR": "1",  # the test broker is one node
+            "KAFKA_TOPIC_MIN_INSYNC_REPLICAS": "1",
             "S3_ENDPOINT_URL": self.servers.s3_endpoint,
             **LOCAL_CREDENTIALS,
             "AWS_DEFAULT_REGION": "us-east-1",

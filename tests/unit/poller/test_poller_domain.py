@@ -21,13 +21,12 @@ from meterflow_poller.domain import (
     Outcome,
     Planner,
     apply_checkpoint_record,
-    chunk_records,
+    confirmed_deletions,
     default_group_id,
     normalize_prefixes,
     plan,
-    shape_problem,
-    source_chunks,
 )
+from meterflow_poller.parsing import chunk_records, shape_problem, source_chunks
 
 # -- planning ----------------------------------------------------------------------------------------
 
@@ -45,10 +44,27 @@ def test_plan_classifies_new_changed_skipped_and_deleted() -> None:
     assert [o.key for o in result.to_publish] == ["a", "b"]
 
 
-def test_an_empty_bucket_deletes_every_checkpoint_and_publishes_nothing() -> None:
+def test_an_empty_listing_deletes_no_checkpoint_and_publishes_nothing() -> None:
+    """An empty listing while checkpoints exist is far likelier an S3 or proxy fault than an emptied
+    bucket: acting on it would publish the whole bucket again once the objects are listed again."""
+    planner = Planner({"x": "1", "y": "2"})
+    assert planner.listing_empty
+    assert planner.missing() == []
     result = plan([], {"x": "1", "y": "2"})
     assert result.to_publish == []
-    assert result.deleted == ["x", "y"]
+    assert result.deleted == []
+
+
+def test_an_empty_bucket_without_checkpoints_is_just_empty() -> None:
+    assert not Planner({}).listing_empty
+
+
+def test_a_deletion_is_confirmed_only_by_a_second_listing_that_misses_it_too() -> None:
+    missing = ["gone", "back"]
+    relisted = [ObjectInfo("back", "1", 1), ObjectInfo("other", "2", 1)]
+    assert confirmed_deletions(missing, relisted) == ["gone"]
+    assert confirmed_deletions(missing, []) == []  # an empty second listing confirms nothing
+    assert confirmed_deletions([], relisted) == []
 
 
 def test_checkpoints_outside_the_prefixes_are_not_deleted() -> None:
@@ -72,7 +88,8 @@ def test_the_planner_works_one_listed_object_at_a_time() -> None:
 def test_plan_accounts_for_every_listed_object_and_checkpoint(listed: dict[str, str], done: dict[str, str]) -> None:
     result = plan([ObjectInfo(k, e, 0) for k, e in listed.items()], done)
     assert sorted(o.key for o in [*result.new, *result.changed, *result.skipped]) == sorted(listed)
-    assert set(result.deleted) == set(done) - set(listed)
+    # Deletion candidates are what the listing missed, unless it listed nothing at all.
+    assert set(result.deleted) == (set(done) - set(listed) if listed else set())
     assert all(o.key not in done for o in result.new)
     assert all(done[o.key] != o.etag for o in result.changed)
     assert all(done[o.key] == o.etag for o in result.skipped)

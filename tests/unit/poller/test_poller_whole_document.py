@@ -6,7 +6,7 @@ import io
 import json
 
 import pytest
-from meterflow_poller.domain import source_chunks, whole_document_chunks
+from meterflow_poller.parsing import source_chunks, whole_document_chunks
 
 
 def document(records: int) -> bytes:

@@ -21,6 +21,7 @@ from meterflow_contracts.topics import (
     DLQ,
     RAW,
     READINGS,
+    TopicDurability,
     TopicSpec,
     checkpoint_key,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "Reading",
     "ReadingBatch",
     "SourcePosition",
+    "TopicDurability",
     "TopicSpec",
     "checkpoint_key",
 ]

@@ -4,6 +4,8 @@ its codec.
 A :class:`TopicSpec` encodes and decodes its own messages, as quix-streams' ``Topic.serialize`` /
 ``Topic.deserialize`` do: producers call ``serialize`` (key and value bytes), consumers ``deserialize``.
 No service builds a key or dumps a model by hand, so the wire format and the key choice live here once.
+:class:`TopicDurability` holds the replication and retention every topic is created with and checked
+against (production defaults; a one-broker cluster sets RF 1 and min ISR 1 explicitly).
 """
 
 from __future__ import annotations
@@ -13,11 +15,40 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import orjson
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from meterflow_contracts.models import Checkpoint, DeadLetter, RawBatch, ReadingBatch
 
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+# Room a message's key and value leave under a topic's max.message.bytes: the record batch header and
+# lz4's worst case on data it cannot compress (0.4 %) stay well inside it.
+MESSAGE_OVERHEAD_BYTES = 64 * 1024
+_WEEK_MS = 7 * 24 * 3600 * 1000
+
+
+class TopicDurability(BaseModel):
+    """How many copies of each topic the brokers keep, and for how long: what ``create_topics`` applies
+    and what the services' start-up check compares the existing topics with.
+
+    The defaults are production's: 3 replicas, writes acknowledged by 2 (``acks=all``), retention by
+    time only (no size cap, so a lagging consumer never loses data to one), and the dead-letter topic
+    kept until its records are replayed (``retention.ms`` -1). A one-broker cluster (the local stack,
+    the tests) sets ``replication_factor`` and ``min_insync_replicas`` to 1 explicitly.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    replication_factor: int = Field(3, ge=1, description="Replicas of every partition.")
+    min_insync_replicas: int = Field(2, ge=1, description="Replicas that must have a write (acks=all).")
+    retention_ms: int = Field(_WEEK_MS, ge=-1, description="How long raw and readings are kept; -1: forever.")
+    retention_bytes: int = Field(-1, ge=-1, description="Size cap per partition; -1: none (time only).")
+    dlq_retention_ms: int = Field(-1, ge=-1, description="How long dead letters are kept; -1: until replayed.")
+
+    @classmethod
+    def single_broker(cls) -> TopicDurability:
+        """A cluster of one broker (the local stack, tests, benchmarks): one replica, nothing else weaker."""
+        return cls(replication_factor=1, min_insync_replicas=1)
+
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -38,14 +69,25 @@ class TopicSpec(Generic[M]):
     key_of: Callable[[M], str] = field(repr=False)
     compacted: bool = False
     parse_json: Callable[[bytes], Any] | None = field(default=None, repr=False)
+    keep_until_replayed: bool = False
+    max_message_bytes: int = MAX_MESSAGE_BYTES
 
-    def config(self) -> dict[str, str]:
-        """Topic-level configs to create the topic with."""
+    def config(self, durability: TopicDurability | None = None) -> dict[str, str]:
+        """Topic-level configs to create the topic with (and to check an existing one against)."""
+        durability = durability or TopicDurability()
         # Producers allow 4 MiB requests; the broker's 1 MiB default would refuse a full raw chunk.
-        limits = {"max.message.bytes": str(MAX_MESSAGE_BYTES)}
+        common = {
+            "max.message.bytes": str(self.max_message_bytes),
+            "min.insync.replicas": str(durability.min_insync_replicas),
+        }
         if self.compacted:
-            return {**limits, "cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1"}
-        return {**limits, "retention.ms": str(7 * 24 * 3600 * 1000)}
+            return {**common, "cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1"}
+        retention_ms = durability.dlq_retention_ms if self.keep_until_replayed else durability.retention_ms
+        return {**common, "retention.ms": str(retention_ms), "retention.bytes": str(durability.retention_bytes)}
+
+    def fits(self, key: bytes, value: bytes) -> bool:
+        """Whether a serialized message stays within the topic's message size limit."""
+        return len(key) + len(value) <= self.max_message_bytes - MESSAGE_OVERHEAD_BYTES
 
     def encode_key(self, value: M) -> bytes:
         return self.key_of(value).encode()
@@ -93,7 +135,14 @@ def _checkpoint_object(checkpoint: Checkpoint) -> str:
 # orjson builds the raw records' dicts about twice as fast as pydantic's own JSON parser.
 RAW = TopicSpec("meter.raw.v1", 4, RawBatch, "source object key", key_of=_source_object_key, parse_json=orjson.loads)
 READINGS = TopicSpec("meter.readings.v1", 6, ReadingBatch, "muid", key_of=_muid)
-DLQ = TopicSpec("meter.readings.dlq.v1", 1, DeadLetter, "source object key", key_of=_dead_letter_source_key)
+DLQ = TopicSpec(
+    "meter.readings.dlq.v1",
+    1,
+    DeadLetter,
+    "source object key",
+    key_of=_dead_letter_source_key,
+    keep_until_replayed=True,
+)
 CHECKPOINTS = TopicSpec(
     "meter.poller.checkpoints.v1", 1, Checkpoint, "bucket/key", key_of=_checkpoint_object, compacted=True
 )

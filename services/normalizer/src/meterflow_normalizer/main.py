@@ -17,6 +17,7 @@ from meterflow_contracts import DLQ, RAW, READINGS, RawBatch
 from meterflow_kit.dead_letters import invalid_message
 from meterflow_kit.lag import GroupLagExporter
 from meterflow_kit.logs import configure_logging
+from meterflow_kit.topic_check import check_topics
 
 from meterflow_normalizer import metrics
 from meterflow_normalizer.config import Settings
@@ -62,6 +63,13 @@ def create_app(settings: Settings) -> faust.App:
         await export_lag_forever(settings)
 
     app.task(export_lag)
+
+    async def check_own_topics() -> None:
+        await check_topics(
+            settings.kafka, {settings.raw_topic: RAW, settings.readings_topic: READINGS, settings.dlq_topic: DLQ}
+        )
+
+    app.task(check_own_topics)
 
     register_ops_pages(app)
     return app

@@ -1,23 +1,18 @@
-"""Pure poller logic, no I/O: what to publish, how a source document is parsed and cut into chunks,
-which checkpoint records count, and whether this instance may publish (leadership)."""
+"""Pure poller logic, no I/O: what to publish, which checkpoint records count, and whether this instance
+may publish (leadership). How a source document is parsed and cut into chunks is in parsing.py."""
 
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, BinaryIO
+from typing import Any
 
-import ijson
-import orjson
 from meterflow_contracts import CHECKPOINTS, Checkpoint, DeadLetter, DlqReason, SourcePosition
 
 from meterflow_poller.errors import MalformedObject
-
-# How much of a parser error message goes into a dead letter.
-_EXCERPT = 400
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +45,8 @@ def under_prefixes(key: str, prefixes: Iterable[str]) -> bool:
 class Planner:
     """Classifies listed objects one by one against the checkpoints (object key -> ETag of the version
     last published completely): no checkpoint means new, another ETag means changed, the same ETag means
-    skipped. Whatever checkpoint is never matched by a listed object belongs to a deleted object.
+    skipped. Whatever checkpoint is never matched by a listed object belongs to an object that may have
+    been deleted: ``missing`` names them, and ``confirmed_deletions`` decides after a second listing.
 
     Working object by object lets the poller publish while it is still listing, and holds no listing.
     Only checkpoints under ``prefixes`` take part: an object outside them was not listed, not deleted.
@@ -59,18 +55,42 @@ class Planner:
     def __init__(self, checkpoints: Mapping[str, str], prefixes: Iterable[str] = ("",)) -> None:
         prefixes = list(prefixes)
         self._unseen = {key: etag for key, etag in checkpoints.items() if under_prefixes(key, prefixes)}
+        self.listed = 0
 
     def classify(self, obj: ObjectInfo) -> Outcome:
         """Call once per listed object: S3 lists a key once, and configured prefixes never overlap
         (``normalize_prefixes``). Holds only the checkpoints not matched yet."""
+        self.listed += 1
         etag = self._unseen.pop(obj.key, None)
         if etag is None:
             return Outcome.NEW
         return Outcome.SKIPPED if etag == obj.etag else Outcome.CHANGED
 
+    @property
+    def listing_empty(self) -> bool:
+        """Nothing was listed although checkpoints exist: a listing not to act on (an S3 or proxy fault
+        returns an empty page far more often than a whole bucket is emptied)."""
+        return self.listed == 0 and bool(self._unseen)
+
+    def missing(self) -> list[str]:
+        """Checkpointed keys no listed object matched (none after an empty listing); call once the
+        listing is complete. Candidates only: see ``confirmed_deletions``."""
+        return [] if self.listing_empty else sorted(self._unseen)
+
     def deleted(self) -> list[str]:
-        """Checkpointed keys no listed object matched; call once the listing is complete."""
-        return sorted(self._unseen)
+        """The keys ``missing`` names (kept for ``plan``, which sees one listing only)."""
+        return self.missing()
+
+
+def confirmed_deletions(missing: Iterable[str], relisted: Iterable[ObjectInfo]) -> list[str]:
+    """The keys missing from a listing that a second complete listing (``relisted``) misses too; none
+    when the second listing is empty as a whole, which is not trusted either."""
+    unseen = set(missing)
+    listed_any = False
+    for obj in relisted:
+        listed_any = True
+        unseen.discard(obj.key)
+    return sorted(unseen) if listed_any else []
 
 
 @dataclass(slots=True)
@@ -108,126 +128,24 @@ class Chunk:
         return self.record_start + len(self.records)
 
 
-def chunk_records(
-    records: Iterable[Any], bytes_read: Callable[[], int], max_records: int, max_bytes: int
-) -> Iterator[Chunk]:
-    """Cut a stream of records into chunks bounded by record count and by source bytes consumed.
+@dataclass(frozen=True, slots=True)
+class RejectedRecord:
+    """A record the poller dead-letters itself (``index`` in the object, ``evidence`` the first 4 KiB
+    of it as text); the object's other records go on."""
 
-    ``bytes_read`` reports how far the parser has read, a cheap proxy for the records' encoded size. The
-    parser reads ahead in buffers, so a chunk may exceed ``max_bytes`` by one read buffer; callers keep
-    ``max_bytes`` that far below the message size limit.
-    """
-    buffer: list[Any] = []
-    start = 0
-    index = 0
-    mark = bytes_read()
-    for record in records:
-        buffer.append(record)
-        position = bytes_read()
-        if len(buffer) >= max_records or position - mark >= max_bytes:
-            yield Chunk(index, start, buffer, position - mark)
-            start += len(buffer)
-            index += 1
-            buffer = []
-            mark = position
-    if buffer:
-        yield Chunk(index, start, buffer, bytes_read() - mark)
+    index: int
+    reason: DlqReason
+    detail: str
+    evidence: str
 
 
-class CountingReader:
-    """Wraps a byte stream and counts what was read, so chunks can be bounded by source bytes."""
-
-    def __init__(self, stream: BinaryIO) -> None:
-        self._stream = stream
-        self.count = 0
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._stream.read(size)
-        self.count += len(data)
-        return data
-
-
-class _Records:
-    """Iterates parsed records and remembers a parse error instead of raising it, so the records parsed
-    before the error still make up the last chunk."""
-
-    def __init__(self, items: Iterable[Any]) -> None:
-        self._items = items
-        self.count = 0
-        self.error: ijson.JSONError | None = None
-
-    def __iter__(self) -> Iterator[Any]:
-        try:
-            for item in self._items:
-                self.count += 1
-                yield item
-        except ijson.JSONError as error:
-            self.error = error
-
-
-def source_chunks(stream: BinaryIO, max_records: int, max_bytes: int) -> Iterator[Chunk]:
-    """Stream the records of a source document ``{"data": [record, ...]}`` in bounded chunks, holding
-    one chunk at a time whatever the document's size.
-
-    Raises MalformedObject after the last good chunk when the document turns out not to be valid JSON.
-    A document of another shape yields nothing: see ``shape_problem``.
-    """
-    reader = CountingReader(stream)
-    records = _Records(ijson.items(reader, "data.item", use_float=True))
-    yield from chunk_records(records, lambda: reader.count, max_records, max_bytes)
-    if records.error is not None:
-        detail = " ".join(str(records.error).split())[:_EXCERPT]
-        raise MalformedObject(
-            DlqReason.INVALID_JSON,
-            f"not valid JSON after {records.count} records, near byte {reader.count}: {detail}",
-            records_before=records.count,
-            byte_offset=reader.count,
-        )
-
-
-def whole_document_chunks(document: bytes, max_records: int, max_bytes: int) -> list[Chunk] | None:
-    """Chunks of a small source document parsed in one go with orjson, several times faster than
-    streaming it through ijson; None when it is not valid JSON of the source shape (the streaming path
-    then reports exactly where and why). Chunk bounds follow the records' share of the document size."""
-    try:
-        parsed = orjson.loads(document)
-    except orjson.JSONDecodeError:
-        return None
-    records = parsed.get("data") if isinstance(parsed, dict) else None
-    if not isinstance(records, list) or not records:
-        return None
-    per_chunk = max(1, min(max_records, len(records) * max_bytes // max(1, len(document))))
-    return [
-        Chunk(
-            index,
-            start,
-            records[start : start + per_chunk],
-            len(document) * min(per_chunk, len(records) - start) // len(records),
-        )
-        for index, start in enumerate(range(0, len(records), per_chunk))
-    ]
-
-
-def shape_problem(stream: BinaryIO) -> str | None:
-    """Why a valid JSON document without records is not in the source format, or None when it is
-    ``{"data": []}``. Reads events until it knows: only documents without records pay for this."""
-    events = ijson.parse(stream)
-    _, event, _ = next(events)
-    if event != "start_map":
-        return f"top-level JSON value is {_kind(event)}, not an object with a 'data' array"
-    for prefix, event, _ in events:
-        if prefix == "data" and event != "map_key":
-            return None if event == "start_array" else f"'data' is {_kind(event)}, not an array of records"
-        if prefix == "" and event == "end_map":
-            break
-    return "the top-level object has no 'data' key"
-
-
-def _kind(event: str) -> str:
-    if event in ("number", "integer", "double"):
-        return "a number"
-    names = {"start_map": "an object", "start_array": "an array", "string": "a string", "boolean": "a boolean"}
-    return names.get(event, event)
+def split_chunk(chunk: Chunk, at: int) -> tuple[Chunk, Chunk]:
+    """The chunk's records before and from ``at``, each with its share of the source bytes."""
+    share = chunk.source_bytes * at // max(1, len(chunk.records))
+    return (
+        Chunk(chunk.index, chunk.record_start, chunk.records[:at], share),
+        Chunk(chunk.index, chunk.record_start + at, chunk.records[at:], chunk.source_bytes - share),
+    )
 
 
 def apply_checkpoint_record(checkpoints: dict[str, str], bucket: str, key: bytes | None, value: bytes | None) -> None:
@@ -312,12 +230,14 @@ class Leadership:
 # -- messages about an object ---------------------------------------------------------------------------
 
 
-def source_position(bucket: str, obj: ObjectInfo, chunk: Chunk) -> SourcePosition:
+def source_position(bucket: str, obj: ObjectInfo, chunk: Chunk, chunk_index: int) -> SourcePosition:
+    """Where the chunk sent as the object's ``chunk_index``-th raw message came from (a chunk too large
+    for one message goes out as several, so the message count, not ``chunk.index``, numbers them)."""
     return SourcePosition(
         bucket=bucket,
         key=obj.key,
         etag=obj.etag,
-        chunk_index=chunk.index,
+        chunk_index=chunk_index,
         record_start=chunk.record_start,
         record_end=chunk.record_end,
     )
@@ -356,6 +276,25 @@ def rejected_object(bucket: str, obj: ObjectInfo, fault: MalformedObject, chunks
             chunk_index=chunks_sent,
             record_start=fault.records_before,
             record_end=fault.records_before,
+        ),
+        failed_at=datetime.now(UTC),
+    )
+
+
+def rejected_record(bucket: str, obj: ObjectInfo, rejected: RejectedRecord, chunk_index: int) -> DeadLetter:
+    """The dead letter of one record of an object, placed before the ``chunk_index`` chunk."""
+    return DeadLetter(
+        reason=rejected.reason,
+        message=f"s3://{bucket}/{obj.key} (etag {obj.etag}), record {rejected.index}: {rejected.detail}",
+        stage="poller",
+        record=rejected.evidence,
+        source=SourcePosition(
+            bucket=bucket,
+            key=obj.key,
+            etag=obj.etag,
+            chunk_index=chunk_index,
+            record_start=rejected.index,
+            record_end=rejected.index + 1,
         ),
         failed_at=datetime.now(UTC),
     )

@@ -37,10 +37,15 @@ class MalformedObject(MeterflowError):
 
     ``records_before`` records parsed before the fault were published; ``byte_offset`` is how far the
     parser had read when it gave up (a position, not an exact byte: it reads ahead in 64 KiB buffers).
+    ``number_overflow`` says the fast parser stopped at a number no double holds: the tolerant parser
+    reads the rest of the object, rejecting only that record.
     """
 
-    def __init__(self, reason: DlqReason, message: str, records_before: int, byte_offset: int) -> None:
+    def __init__(
+        self, reason: DlqReason, message: str, records_before: int, byte_offset: int, number_overflow: bool = False
+    ) -> None:
         super().__init__(message, retriable=False)
         self.reason = reason
         self.records_before = records_before
         self.byte_offset = byte_offset
+        self.number_overflow = number_overflow

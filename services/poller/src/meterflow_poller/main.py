@@ -6,7 +6,9 @@ failed); settings from POLLER_* / KAFKA_BOOTSTRAP_SERVERS / S3_ENDPOINT_URL / AW
 the ops port starts a poll now. Instances sharing a bucket elect one leader through a Kafka consumer
 group; only the leader polls (docs/poller.md). An object's checkpoint is written only after every chunk
 of it was acknowledged, so a crash re-publishes the object from the start (the writer's upsert absorbs
-the duplicates) and never skips one.
+the duplicates) and never skips one. A checkpoint is tombstoned only for an object missing from two
+consecutive complete listings, never after an empty one. At start-up it warns about topics weaker than
+configured (``kafka.topics``).
 """
 
 from __future__ import annotations
@@ -24,15 +26,17 @@ from typing import Protocol
 import structlog
 from aiohttp import web
 from aiokafka.errors import KafkaError
+from meterflow_contracts import CHECKPOINTS, DLQ, RAW
 from meterflow_kit.backoff import backoff_delays
 from meterflow_kit.lifecycle import first_of, install_stop_signals, sleep_or_stop
 from meterflow_kit.logs import configure_logging
 from meterflow_kit.ops import OpsServer
+from meterflow_kit.topic_check import check_topics
 from pydantic import ValidationError
 
 from meterflow_poller import metrics
 from meterflow_poller.config import Settings
-from meterflow_poller.domain import Leadership, ObjectInfo, Outcome, Planner
+from meterflow_poller.domain import Leadership, ObjectInfo, Outcome, Planner, confirmed_deletions
 from meterflow_poller.errors import KafkaStateError, S3Error
 from meterflow_poller.kafka import Election, Publisher, SoleLeader, load_checkpoints
 from meterflow_poller.publishing import Interrupted, ObjectPublisher
@@ -241,7 +245,7 @@ class Poller:
             raise failures.exceptions[0] from None
         finally:
             pages.close()
-        for key in planner.deleted():
+        for key in await self.confirmed_deletions(planner):
             await self.may_go_on(term)
             await self.publisher.forget_checkpoint(s.checkpoint_topic, s.bucket, key)
             metrics.OBJECTS.labels(outcome="deleted").inc()
@@ -257,6 +261,38 @@ class Poller:
             },
             deleted=counts["deleted"],
         )
+
+    async def confirmed_deletions(self, planner: Planner) -> list[str]:
+        """The checkpointed objects missing from this poll's listing and from a second complete listing
+        taken now: a deletion is acted on only when seen twice, and never on an empty listing."""
+        if planner.listing_empty:
+            metrics.LISTING_DISTRUSTED.labels(reason="empty").inc()
+            log.warning(
+                "the listing is empty although checkpoints exist; no checkpoint is tombstoned",
+                bucket=self.settings.bucket,
+                prefixes=self.settings.prefixes,
+            )
+            return []
+        missing = planner.missing()
+        if not missing:
+            return []
+        confirmed = await asyncio.to_thread(self.relist_missing, missing)
+        if len(confirmed) < len(missing):
+            metrics.LISTING_DISTRUSTED.labels(reason="unconfirmed").inc(len(missing) - len(confirmed))
+            log.warning(
+                "objects missing from the listing are listed again (or the second listing was empty); "
+                "their checkpoints are kept",
+                keys=sorted(set(missing) - set(confirmed))[:20],
+                count=len(missing) - len(confirmed),
+            )
+        return confirmed
+
+    def relist_missing(self, missing: list[str]) -> list[str]:
+        pages = self.s3.list_pages()
+        try:
+            return confirmed_deletions(missing, (obj for page in pages for obj in page))
+        finally:
+            pages.close()
 
 
 def peak_rss_mb() -> float:
@@ -287,6 +323,10 @@ async def serve(settings: Settings, once: bool) -> bool:
     )
     try:
         await poller.publisher.start()
+        await check_topics(
+            settings.kafka,
+            {settings.raw_topic: RAW, settings.dlq_topic: DLQ, settings.checkpoint_topic: CHECKPOINTS},
+        )
         try:
             await poller.leader.start()
             try:

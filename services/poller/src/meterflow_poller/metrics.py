@@ -11,6 +11,12 @@ OBJECTS = Counter(
     "tried again next poll); deleted (checkpoint tombstoned).",
     ["outcome"],
 )
+LISTING_DISTRUSTED = Counter(
+    "meterflow_poller_listing_distrusted_total",
+    "Listings not acted on for deletions: empty (nothing listed although checkpoints exist) and unconfirmed "
+    "(objects missing from one listing but present in the second, or the second was empty), by reason.",
+    ["reason"],
+)
 BYTES_PUBLISHED = Counter("meterflow_poller_published_bytes_total", "Source bytes read and published.")
 RECORDS_PUBLISHED = Counter("meterflow_poller_published_records_total", "Source records published.")
 MESSAGES_PUBLISHED = Counter("meterflow_poller_published_messages_total", "Raw messages (chunks) published.")

@@ -12,14 +12,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from meterflow_contracts import DlqReason
 
 from meterflow_poller.config import Settings
-from meterflow_poller.domain import (
-    Chunk,
-    ObjectInfo,
-    shape_problem,
-    source_chunks,
-    whole_document_chunks,
-)
+from meterflow_poller.domain import ObjectInfo
 from meterflow_poller.errors import MalformedObject, ObjectGone, ObjectUnreadable, S3Error
+from meterflow_poller.parsing import Piece, shape_problem, source_chunks, whole_document_chunks
 
 # Codes that no retry can fix: the operator must change a setting or a permission.
 _CONFIG_ERRORS = {
@@ -75,8 +70,9 @@ class S3Source:
                     for item in page.get("Contents", [])
                 ]
 
-    def iter_chunks(self, obj: ObjectInfo, max_records: int, max_bytes: int, whole_below: int = 0) -> Generator[Chunk]:
-        """Stream the object's ``data`` array in chunks; never holds the whole object in memory.
+    def iter_chunks(self, obj: ObjectInfo, max_records: int, max_bytes: int, whole_below: int = 0) -> Generator[Piece]:
+        """Stream the object's ``data`` array in chunks (and the records rejected on the way); never
+        holds the whole object in memory.
 
         The read is pinned to the listed ETag, so a concurrent overwrite cannot mix two versions. Raises
         MalformedObject after the last good chunk when the object turns out not to be valid JSON, or
@@ -93,16 +89,19 @@ class S3Source:
             if fast is not None:
                 yield from fast
                 return
-        chunks = 0
-        body = self._open(obj)
+        pieces = 0
         try:
-            with translate_errors(self._bucket, obj.key):
-                for chunk in source_chunks(body, max_records, max_bytes):
-                    chunks += 1
-                    yield chunk
-        finally:
-            body.close()
-        if chunks == 0:
+            for piece in self._stream(obj, max_records, max_bytes):
+                pieces += 1
+                yield piece
+        except MalformedObject as fault:
+            if not fault.number_overflow:
+                raise
+            # The fast parser stopped at a number no double holds: the tolerant one reads on from there.
+            for piece in self._stream(obj, max_records, max_bytes, resume_at=fault.records_before):
+                pieces += 1
+                yield piece
+        if pieces == 0:
             # Valid JSON without records: {"data": []} is fine, any other shape is not the source format.
             body = self._open(obj)
             try:
@@ -112,6 +111,16 @@ class S3Source:
                 body.close()
             if problem is not None:
                 raise MalformedObject(DlqReason.INVALID_SHAPE, problem, records_before=0, byte_offset=0)
+
+    def _stream(
+        self, obj: ObjectInfo, max_records: int, max_bytes: int, resume_at: int | None = None
+    ) -> Generator[Piece]:
+        body = self._open(obj)
+        try:
+            with translate_errors(self._bucket, obj.key):
+                yield from source_chunks(body, max_records, max_bytes, resume_at)
+        finally:
+            body.close()
 
     def _open(self, obj: ObjectInfo) -> BinaryIO:
         with translate_errors(self._bucket, obj.key):

@@ -29,6 +29,7 @@ from meterflow_kit.dead_letters import DeadLetterProducer, invalid_message
 from meterflow_kit.lifecycle import first_of, install_stop_signals, sleep_or_stop
 from meterflow_kit.logs import configure_logging
 from meterflow_kit.ops import OpsServer
+from meterflow_kit.topic_check import check_topics
 from meterflow_schema import migrate
 
 from meterflow_writer import metrics
@@ -97,6 +98,7 @@ class Writer:
     async def run(self) -> None:
         if not await self.connect_database():
             return
+        await check_topics(self.settings.kafka, {self.settings.readings_topic: READINGS, self.settings.dlq_topic: DLQ})
         await self.dlq.start()
         try:
             await self.consumer.start(on_revoked=self.on_revoked, on_assigned=self.on_assigned)

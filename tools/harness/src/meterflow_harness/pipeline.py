@@ -57,6 +57,9 @@ class Pipeline:
     def common_env(self) -> dict[str, str]:
         return {
             "KAFKA_BOOTSTRAP_SERVERS": self.servers.kafka,
+            # The test and benchmark broker is one node: topics have one replica (production: 3, min ISR 2).
+            "KAFKA_TOPIC_REPLICATION_FACTOR": "1",
+            "KAFKA_TOPIC_MIN_INSYNC_REPLICAS": "1",
             "DATABASE_URL": self.dsn,
             "S3_ENDPOINT_URL": self.servers.s3_endpoint,
             **LOCAL_CREDENTIALS,
