@@ -184,6 +184,7 @@ PGLiteSocketHandler.prototype.handleData = function (data) {
   // One engine call at a time per client, in arrival order.
   this.chain = (this.chain ?? Promise.resolve()).then(async () => {
     for (const step of steps) {
+      if (!this.socket) break // the client left: the engine is being reset for the next one
       try {
         await step()
       } catch (error) {
