@@ -1,12 +1,24 @@
 # Meterflow developer commands. A new user needs two: `make run` and `make test`.
 SHELL := /bin/bash
 
-.PHONY: setup run up down status test test-unit lint fmt bench clean
+.PHONY: setup node run up down status test test-unit lint fmt bench clean
 
 setup: ## install uv (if missing), the Python environment and the Kafka jars
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
 	uv sync --frozen
 	bash infra/kafka/kafka.sh fetch
+
+node: ## Node.js and npm for the TimescaleDB (PGlite) tests: installed with apt-get when missing (as root)
+	@if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then \
+		if [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "node/npm missing: apt-get install nodejs npm (the TimescaleDB tests need them)"; \
+			apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm >/dev/null; \
+		else \
+			echo "error: the TimescaleDB (PGlite) tests need Node.js and npm, which apt-get cannot install here (not root):" \
+				"install them (sudo apt-get install nodejs npm) and run make test again" >&2; \
+			exit 1; \
+		fi; \
+	fi
 
 run: setup ## start the whole stack natively with demo data; Ctrl-C stops it
 	bash infra/stack.sh run
@@ -20,7 +32,7 @@ down: ## stop everything `make up` started
 status:
 	bash infra/stack.sh status
 
-test: setup ## the whole suite; the fixtures start (and stop) the servers they need
+test: setup node ## the whole suite; the fixtures start (and stop) the servers they need. CI=true: a skip fails
 	uv run --frozen pytest
 
 test-unit: setup

@@ -4,12 +4,16 @@ Endpoints come from the environment (MF_KAFKA_BOOTSTRAP, MF_PG_ADMIN_DSN, MF_S3_
 is not given, the session starts the native server with the project's own scripts (and stops what
 it started). With MF_USE_DOCKER=1 and a Docker engine, testcontainers starts the official images
 instead; this machine has no Docker engine, so that path is not exercised here.
+
+In CI (the environment variable CI is "true") a skipped test FAILS, with the skip's reason (what was missing:
+node, the real data folder, ...): a run that skipped the TimescaleDB tests must not pass for one that ran
+them. An xfail stays an xfail.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +27,36 @@ from meterflow_harness.pipeline import Pipeline, Topics
 from meterflow_harness.postgres import create_database, drop_database
 from meterflow_harness.servers import LOCAL_CREDENTIALS, Servers, start_missing_servers, stop_servers
 from meterflow_schema import migrate
+
+pytest_plugins = ["pytester"]  # tests/unit/test_ci_skips.py runs the CI rule below in a pytest of its own
+
+
+def skips_fail() -> bool:
+    return os.environ.get("CI", "").strip().lower() == "true"
+
+
+def fail_the_skip(report: pytest.TestReport | pytest.CollectReport) -> None:
+    """Turn a skip report into a failure that names why the test was skipped."""
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    report.outcome = "failed"
+    report.longrepr = f"skipped, and in CI (CI=true) a skip fails the run: {reason.removeprefix('Skipped: ')}"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    report: pytest.TestReport = yield
+    # An xfail is reported as skipped with ``wasxfail``: expected, so it stays.
+    if skips_fail() and report.skipped and not hasattr(report, "wasxfail"):
+        fail_the_skip(report)
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, Any, Any]:
+    report: pytest.CollectReport = yield
+    if skips_fail() and report.skipped:  # a module-level pytest.skip or importorskip
+        fail_the_skip(report)
+    return report
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""A TimescaleDB (PGlite) server for a test or suite of its own; the test is skipped where node/npm are missing."""
+"""A TimescaleDB (PGlite) server for a test or suite of its own; the test is skipped where node/npm are missing,
+which in CI (CI=true) fails the run (tests/conftest.py)."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@
 # Env: PGLITE_PORT (5433), PGLITE_HOST (127.0.0.1), PGLITE_STATE_DIR (<repo>/.local/pglite: pid file + log;
 # the test session uses one of its own, so it never touches a server a developer left running).
 # DSN for clients: postgresql://postgres@127.0.0.1:5433/postgres (any user/password/db is accepted).
-# One client connection at a time, no COPY: see docs/storage.md.
+# One client connection at a time; COPY FROM STDIN is played by the server itself: see docs/storage.md.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"

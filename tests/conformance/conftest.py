@@ -6,7 +6,7 @@ Environment:
 - MF_PGLITE_DSN     a FRESH TimescaleDB/PGlite server (nothing migrated yet). When unset, the session starts
                     its own with infra/timescale/pglite.sh (port MF_PGLITE_PORT, default a free one; pid file
                     and log in .local/pglite-test-<pid>/) and stops it at the end; skipped when node/npm
-                    are missing.
+                    are missing (in CI, CI=true, that skip fails the run).
 Each PostgreSQL test gets its own database (mf_test_<random>), dropped afterwards. PGlite has one database
 and serves one connection at a time: tests there open one connection, use it and close it.
 """

@@ -2,12 +2,14 @@
 aggregate SQL giving the same numbers there as on plain PostgreSQL.
 
 Run: uv run pytest tests/conformance -q   (the session starts infra/timescale/pglite.sh unless MF_PGLITE_DSN
-is set; see conftest.py). The PGlite server takes one connection at a time and no COPY, so every test opens
-one connection, uses it and closes it, and rows go in with INSERT.
+is set; see conftest.py). The PGlite server takes one connection at a time, so every test opens one
+connection, uses it and closes it. The fixture rows go in with one INSERT, the same on both engines; the
+writer's COPY path runs in tests/integration/writer/test_writer_timescale.py.
 """
 
 from __future__ import annotations
 
+import io
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -70,7 +72,8 @@ HOURLY_VIEW = """
 SELECT muid, obis, bucket, total, n, min_value, max_value
 FROM readings_hourly WHERE muid = ANY($1::uuid[]) ORDER BY 1, 2, 3
 """
-# One statement for the whole batch (no COPY on PGlite, and a round trip per row is slow there).
+COLUMNS = ["muid", "obis", "ts", "value", "quality"]
+# One statement for the whole batch, the same on both engines (a round trip per row is slow on PGlite).
 INSERT_MANY = """
 INSERT INTO readings (muid, obis, ts, value, quality)
 SELECT * FROM unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::float8[], $5::text[])
@@ -271,17 +274,73 @@ async def test_compressed_chunks_answer_the_same_and_take_upserts(timescale: str
         assert await ts.fetchval(count, METERS) == await pg.fetchval(count, METERS) == len(fixture_rows())
 
 
-async def test_server_refuses_copy_and_takes_large_messages(timescale: str) -> None:
-    """The limits docs/storage.md states for the PGlite server: COPY FROM STDIN is refused (it would kill
-    the WASM engine), and messages larger than one TCP read are reassembled."""
+async def test_server_runs_copy_from_stdin_and_takes_large_messages(timescale: str) -> None:
+    """What docs/storage.md states for the PGlite server: COPY FROM STDIN runs (the server gathers the
+    CopyData and has the engine read it from /dev/blob), in binary and text, with the engine's own errors
+    and transaction states; and messages larger than one TCP read are reassembled."""
+    rows = fixture_rows()
     async with connect(timescale) as conn:
-        with pytest.raises(asyncpg.FeatureNotSupportedError, match="COPY FROM STDIN is not supported"):
-            await conn.copy_records_to_table(
-                "readings", records=fixture_rows()[:1], columns=["muid", "obis", "ts", "value", "quality"]
+        await conn.execute("CREATE TEMP TABLE copied (LIKE readings INCLUDING ALL)")
+        # Binary, encoded by asyncpg, in several CopyData messages.
+        assert await conn.copy_records_to_table("copied", records=rows, columns=COLUMNS) == f"COPY {len(rows)}"
+        stored = await conn.fetch(f"SELECT {', '.join(COLUMNS)} FROM copied ORDER BY muid, ts")
+        assert as_tuples(stored) == sorted(rows, key=lambda r: (r[0], r[2]))
+        # Text.
+        text = b"".join(f"{r[0]}\t{r[1]}\t{r[2].isoformat()}\t{r[3] + 1}\t{r[4]}\n".encode() for r in rows[:3])
+        await conn.execute("TRUNCATE copied")
+        assert await conn.copy_to_table("copied", source=io.BytesIO(text), columns=COLUMNS) == "COPY 3"
+        assert [r["value"] for r in await conn.fetch("SELECT value FROM copied ORDER BY ts")] == [
+            r[3] + 1 for r in rows[:3]
+        ]
+        # The key refuses a row: the engine's error (SQLSTATE 23505), the transaction rolled back, nothing kept.
+        with pytest.raises(asyncpg.UniqueViolationError):
+            await replace_in_one_transaction(conn, "copied", rows[:2] + rows[:1])
+        assert await conn.fetchval("SELECT count(*) FROM copied") == 3
+        # Bytes that are no binary COPY stream: a data exception, and the session goes on.
+        with pytest.raises(asyncpg.DataError):
+            await conn.copy_to_table(
+                "copied", source=io.BytesIO(b"not a copy stream"), columns=COLUMNS, format="binary"
             )
+        assert await conn.fetchval("SELECT 1") == 1
         values = [float(i) for i in range(50_000)]  # a ~400 KB Bind message
         assert await conn.fetchval("SELECT sum(v) FROM unnest($1::float8[]) v", values) == sum(values)
+
+    # The client gives up in the middle (CopyFail, then a CancelRequest on a second connection, which the
+    # server closes at once): the transaction fails as on PostgreSQL, and the connection stays usable.
+    async def failing_source() -> AsyncIterator[bytes]:
+        yield b"PGCOPY\n\xff\r\n\x00" + bytes(8)
+        raise RuntimeError("the source broke")
+
     async with connect(timescale) as conn:
-        assert await conn.fetchval("SELECT count(*) FROM readings WHERE muid = ANY($1::uuid[])", METERS) == len(
-            fixture_rows()
-        )
+        await conn.execute("CREATE TEMP TABLE copied (LIKE readings INCLUDING ALL)")
+        with pytest.raises(RuntimeError, match="the source broke"):
+            async with conn.transaction():
+                await conn.copy_to_table("copied", source=failing_source(), columns=COLUMNS, format="binary")
+        assert await conn.fetchval("SELECT count(*) FROM copied") == 0
+    async with connect(timescale) as conn:
+        assert await conn.fetchval("SELECT to_regclass('pg_temp.copied')") is None  # reset between clients
+        assert await conn.fetchval("SELECT count(*) FROM readings WHERE muid = ANY($1::uuid[])", METERS) == len(rows)
+
+
+async def test_every_client_gets_the_same_fresh_session(timescale: str) -> None:
+    """The server resets the one backend session between clients (docs/storage.md): settings, temp tables
+    and transactions do not leak, and every client sees the session that RESET ALL gives (asyncpg's pool
+    runs it on each release), the first client included."""
+    async with connect(timescale) as conn:
+        search_path = await conn.fetchval("SHOW search_path")
+        await conn.execute("RESET ALL")
+        assert await conn.fetchval("SHOW search_path") == search_path
+        await conn.execute("SET search_path TO public, pg_catalog")
+        await conn.execute("CREATE TEMP TABLE leftover (x int)")
+        await conn.execute("BEGIN")
+    async with connect(timescale) as conn:
+        assert await conn.fetchval("SHOW search_path") == search_path
+        assert await conn.fetchval("SELECT to_regclass('pg_temp.leftover')") is None
+        assert await conn.fetchval("SELECT to_regclass('readings')") is not None
+        assert not conn.is_in_transaction()
+
+
+async def replace_in_one_transaction(conn: asyncpg.Connection, table: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    async with conn.transaction():
+        await conn.execute(f"DELETE FROM {table}")
+        await conn.copy_records_to_table(table, records=rows, columns=COLUMNS)
