@@ -74,10 +74,8 @@ async def loaded(dsn: str) -> AsyncIterator[str]:
     try:
         if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')"):
             pytest.skip(f"{dsn} has no TimescaleDB")
-        # No COPY on PGlite: plain INSERTs.
-        await conn.executemany(
-            "INSERT INTO readings (muid, obis, ts, value, quality) VALUES ($1, $2, $3, $4, $5)", ROWS
-        )
+        # The PGlite server carries COPY FROM STDIN (infra/timescale/pglite/server.mjs), as PostgreSQL does.
+        await conn.copy_records_to_table("readings", records=ROWS, columns=["muid", "obis", "ts", "value", "quality"])
         await refresh_channels(conn, {(r[0], r[1]) for r in ROWS})
         # Materialize the older part only: the rollup path must join materialized and real-time buckets.
         await conn.execute("CALL refresh_continuous_aggregate('readings_hourly', NULL, '2023-03-27'::timestamptz)")
