@@ -57,21 +57,23 @@ class PGliteDatabase(Database):
 
     async def _copy_into_readings(self, conn: Conn, rows: Sequence[Row], payload: bytes) -> None:
         # Like COPY, a plain INSERT fails on the first key that exists (the optimistic path's signal).
-        await insert_unnest(conn, "readings (muid, obis, ts, value, quality)", rows)
+        await insert_unnest(conn, "readings (muid, obis, ts, value, quality, source_modified, source_record)", rows)
 
 
 async def insert_unnest(conn: Conn, target: str, rows: Sequence[Row]) -> None:
     columns = [list(column) for column in zip(*rows, strict=True)]
     await conn.execute(
         f"INSERT INTO {target} SELECT * FROM"
-        " unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::float8[], $5::text[])",
+        " unnest($1::uuid[], $2::text[], $3::timestamptz[], $4::float8[], $5::text[], $6::timestamptz[], $7::int[])",
         *columns,
     )
 
 
 def day_rows(day: int, value: float, meters: Sequence[Any] = METERS) -> list[Row]:
     start = DAY0 + timedelta(days=day)
-    return [(m, OBIS, start + timedelta(minutes=15 * i), value, "measured") for m in meters for i in range(96)]
+    return [
+        (m, OBIS, start + timedelta(minutes=15 * i), value, "measured", None, None) for m in meters for i in range(96)
+    ]
 
 
 async def daily_totals(db: PGliteDatabase) -> dict[tuple[Any, datetime], float]:

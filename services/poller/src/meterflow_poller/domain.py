@@ -25,6 +25,8 @@ class ObjectInfo:
     key: str
     etag: str
     size: int
+    # S3 LastModified: with a record's index, the version of the readings it holds (docs/writer.md).
+    last_modified: datetime | None = None
 
 
 class Outcome(StrEnum):
@@ -312,7 +314,7 @@ class Leadership:
 # -- messages about an object ---------------------------------------------------------------------------
 
 
-def source_position(bucket: str, obj: ObjectInfo, chunk: Chunk) -> SourcePosition:
+def source_position(bucket: str, obj: ObjectInfo, chunk: Chunk, generation: int | None = None) -> SourcePosition:
     return SourcePosition(
         bucket=bucket,
         key=obj.key,
@@ -320,10 +322,14 @@ def source_position(bucket: str, obj: ObjectInfo, chunk: Chunk) -> SourcePositio
         chunk_index=chunk.index,
         record_start=chunk.record_start,
         record_end=chunk.record_end,
+        last_modified=obj.last_modified,
+        generation=generation,
     )
 
 
-def completed_checkpoint(bucket: str, obj: ObjectInfo, records: int, chunks: int) -> Checkpoint:
+def completed_checkpoint(
+    bucket: str, obj: ObjectInfo, records: int, chunks: int, generation: int | None = None
+) -> Checkpoint:
     return Checkpoint(
         bucket=bucket,
         key=obj.key,
@@ -332,6 +338,7 @@ def completed_checkpoint(bucket: str, obj: ObjectInfo, records: int, chunks: int
         records=records,
         chunks=chunks,
         completed_at=datetime.now(UTC),
+        generation=generation,
     )
 
 

@@ -56,6 +56,8 @@ class ObjectPublisher:
         self.s3 = s3
         self.publisher = publisher
         self.may_go_on = may_go_on
+        # The leader generation of the poll in progress (fencing.py), set by the poller before each poll.
+        self.generation: int | None = None
 
     async def publish(self, obj: ObjectInfo, outcome: Outcome, term: int) -> str:
         """Publish one object and checkpoint it; returns published, failed or vanished."""
@@ -77,7 +79,7 @@ class ObjectPublisher:
         if streamed.fault is not None:
             await self.dead_letter(obj, streamed.fault, streamed.chunks)
         # Written even for a rejected object, so it is not retried every poll until it changes.
-        checkpoint = completed_checkpoint(s.bucket, obj, streamed.records, streamed.chunks)
+        checkpoint = completed_checkpoint(s.bucket, obj, streamed.records, streamed.chunks, self.generation)
         await self.publisher.send_checkpoint(s.checkpoint_topic, checkpoint)
         log.info(
             "object published",
@@ -127,7 +129,7 @@ class ObjectPublisher:
         return streamed
 
     async def send_chunk(self, obj: ObjectInfo, chunk: Chunk, last: bool) -> asyncio.Future[object]:
-        position = source_position(self.settings.bucket, obj, chunk)
+        position = source_position(self.settings.bucket, obj, chunk, self.generation)
         batch = RawBatch(source=position, last_chunk=last, records=chunk.records, published_at=datetime.now(UTC))
         future = await self.publisher.send_raw(self.settings.raw_topic, batch)
         metrics.MESSAGES_PUBLISHED.inc()

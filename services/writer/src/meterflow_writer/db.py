@@ -41,18 +41,27 @@ REFRESH_LOCK_KEY = 0x6D66_7772_6566  # "mfwref"
 # Created once per connection, emptied by every commit: no catalog churn per batch.
 _CREATE_STAGING = """
 CREATE TEMP TABLE IF NOT EXISTS readings_staging (
-    muid uuid, obis text, ts timestamptz, value double precision, quality text
+    muid uuid, obis text, ts timestamptz, value double precision, quality text,
+    source_modified timestamptz, source_record integer
 ) ON COMMIT DELETE ROWS
 """
 
-# Only rows whose value or quality changed are rewritten, so a replay costs reads, not dead tuples.
-# (xmax = 0) tells an inserted row from an updated one.
+# A stored row is rewritten only by a source version not older than its own (docs/writer.md, "Source
+# order"): (source_modified, source_record), NULL older than any version. Among those, only rows whose value,
+# quality or version changed are rewritten, so a replay costs reads, not dead tuples. The version is
+# rewritten even when the value is the same: otherwise a version between the stored and the newest one
+# could still overwrite the newest value. (xmax = 0) tells an inserted row from an updated one.
 _UPSERTED = """
-    INSERT INTO readings AS r (muid, obis, ts, value, quality)
-    SELECT muid, obis, ts, value, quality FROM readings_staging
+    INSERT INTO readings AS r (muid, obis, ts, value, quality, source_modified, source_record)
+    SELECT muid, obis, ts, value, quality, source_modified, source_record FROM readings_staging
     ON CONFLICT (muid, obis, ts) DO UPDATE
-        SET value = EXCLUDED.value, quality = EXCLUDED.quality, ingested_at = now()
-        WHERE r.value IS DISTINCT FROM EXCLUDED.value OR r.quality IS DISTINCT FROM EXCLUDED.quality
+        SET value = EXCLUDED.value, quality = EXCLUDED.quality, source_modified = EXCLUDED.source_modified,
+            source_record = EXCLUDED.source_record, ingested_at = now()
+        WHERE (r.value IS DISTINCT FROM EXCLUDED.value OR r.quality IS DISTINCT FROM EXCLUDED.quality
+               OR r.source_modified IS DISTINCT FROM EXCLUDED.source_modified
+               OR r.source_record IS DISTINCT FROM EXCLUDED.source_record)
+          AND (coalesce(EXCLUDED.source_modified, '-infinity'), coalesce(EXCLUDED.source_record, -1))
+              >= (coalesce(r.source_modified, '-infinity'), coalesce(r.source_record, -1))
     RETURNING muid, obis, ts, (xmax = 0) AS inserted
 """
 # Per channel: the channels table counts the inserted rows only.

@@ -13,10 +13,13 @@ from uuid import UUID
 from meterflow_contracts import ReadingBatch
 from meterflow_schema import ChannelKey, describe_obis
 
-Row = tuple[UUID, str, datetime, float, str]
-"""One row of the readings table: (muid, obis, ts, value, quality)."""
+Row = tuple[UUID, str, datetime, float, str, datetime | None, int | None]
+"""One row of the readings table: (muid, obis, ts, value, quality, source_modified, source_record); the last
+two are the row's source version (None: unknown, older than any version)."""
 
 DAY = timedelta(days=1)
+# What a missing version compares as: older than every real one.
+_OLDEST = datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +109,19 @@ class PendingBatch:
 
 
 def rows_of(batch: ReadingBatch) -> list[Row]:
-    muid, obis = batch.muid, batch.obis
-    return [(muid, obis, ts, value, quality) for ts, value, quality in batch.readings]
+    muid, obis, modified = batch.muid, batch.obis, batch.source.last_modified
+    indexes = batch.record_indexes
+    if indexes is None:
+        return [(muid, obis, ts, value, quality, modified, None) for ts, value, quality in batch.readings]
+    return [
+        (muid, obis, ts, value, quality, modified, index)
+        for (ts, value, quality), index in zip(batch.readings, indexes, strict=True)
+    ]
+
+
+def version(row: Row) -> tuple[datetime, int]:
+    """The row's source version, comparable: (object last-modified, record index), missing parts oldest."""
+    return (row[5] or _OLDEST, -1 if row[6] is None else row[6])
 
 
 def strictly_ascending(batch: ReadingBatch) -> bool:
@@ -115,11 +129,15 @@ def strictly_ascending(batch: ReadingBatch) -> bool:
 
 
 def unique_rows(rows: list[Row]) -> list[Row]:
-    """One row per (muid, obis, ts), the latest delivery winning: an upsert may touch a row only once,
-    and a replayed or corrected object can bring the same key twice into one transaction."""
+    """One row per (muid, obis, ts): an upsert may touch a row only once, and a replayed or corrected object
+    can bring the same key twice into one transaction. The newest source version wins (as in the upsert);
+    between equal versions, the latest delivery."""
     latest: dict[tuple[UUID, str, datetime], Row] = {}
     for row in rows:
-        latest[(row[0], row[1], row[2])] = row
+        key = (row[0], row[1], row[2])
+        kept = latest.get(key)
+        if kept is None or version(row) >= version(kept):
+            latest[key] = row
     return list(latest.values()) if len(latest) != len(rows) else rows
 
 
@@ -286,14 +304,19 @@ async def write_isolating_rejects(
 def rejected_by_message(
     messages: Sequence[ReadingBatch], rejections: Iterable[Rejection]
 ) -> list[tuple[ReadingBatch, list[Rejection]]]:
-    """Group rejected rows by the message that delivered them (the latest one carrying that key, as the
-    de-duplication keeps the latest), in message order. A slow scan: rejections are rare."""
+    """Group rejected rows by the message that delivered them (the latest one of the row's source version
+    carrying that key, as the de-duplication keeps it), in message order. A slow scan: rejections are rare."""
     found: dict[int, list[Rejection]] = {}
     for rejection in rejections:
-        muid, obis, ts, _, _ = rejection.row
+        muid, obis, ts, modified = rejection.row[0], rejection.row[1], rejection.row[2], rejection.row[5]
         for index in range(len(messages) - 1, -1, -1):
             message = messages[index]
-            if message.muid == muid and message.obis == obis and any(r[0] == ts for r in message.readings):
+            if (
+                message.muid == muid
+                and message.obis == obis
+                and message.source.last_modified == modified
+                and any(r[0] == ts for r in message.readings)
+            ):
                 found.setdefault(index, []).append(rejection)
                 break
     return [(messages[index], found[index]) for index in sorted(found)]
@@ -312,7 +335,8 @@ def touched_days(rows: Iterable[Row]) -> list[tuple[UUID, str, datetime]]:
     muid: UUID | None = None
     obis = ""
     day = end = datetime.min.replace(tzinfo=UTC)
-    for row_muid, row_obis, ts, _, _ in rows:
+    for row in rows:
+        row_muid, row_obis, ts = row[0], row[1], row[2]
         if row_muid != muid or row_obis != obis or not day <= ts < end:
             muid, obis = row_muid, row_obis
             day = datetime.combine(ts.astimezone(UTC).date(), time(), tzinfo=UTC)

@@ -46,6 +46,7 @@ from meterflow_writer.domain import (
 from meterflow_writer.errors import DatabaseError
 from meterflow_writer.kafka import readings_consumer
 from meterflow_writer.pgcopy import encode_rows
+from meterflow_writer.validation import screen
 
 log = structlog.get_logger("meterflow.writer")
 
@@ -186,13 +187,20 @@ class Writer:
         await self.queue.put(None)
 
     async def decode(self, record: ConsumerRecord[bytes, bytes]) -> ReadingBatch | None:
-        """The message as a validated ReadingBatch, or None after sending it to the DLQ."""
+        """The message as a validated ReadingBatch cut down to the readings that pass the boundary check
+        (validation.py), or None when none is left; what fails goes to the DLQ."""
         try:
-            return READINGS.deserialize(record.value or b"")
+            batch = READINGS.deserialize(record.value or b"")
         except ValueError as error:
             dead = invalid_message("writer", READINGS, record.value, str(error))
             await self.dead_letter(dead, key=record.key or b"", retry=True)
             return None
+        screened = screen(batch, datetime.now(UTC))
+        for dead in screened.dead:
+            await self.dead_letter(dead, retry=True)
+        if screened.dead:
+            metrics.DLQ_ROWS.inc(screened.rejected_readings)
+        return screened.kept
 
     async def hand_off(self, pending: PendingBatch) -> None:
         # De-duplicate and encode here, while the loader still writes the previous batch.
