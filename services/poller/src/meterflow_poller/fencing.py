@@ -23,9 +23,11 @@ from meterflow_kit.settings import KafkaSettings
 from meterflow_poller.errors import KafkaStateError
 from meterflow_poller.kafka import behind_end, missing_topic
 
+GENERATION_KEY_PREFIX = b"leader-generation:"
+
 
 def generation_key(group_id: str) -> bytes:
-    return f"leader-generation:{group_id}".encode()
+    return GENERATION_KEY_PREFIX + group_id.encode()
 
 
 def parse_generation(value: bytes | None) -> int:
