@@ -125,3 +125,5 @@ async def test_the_same_value_under_a_newer_version_moves_the_version_on(
         await caught_up(servers, topics, writer)
     await assert_table_equals(database, expected_rows([same_newer]))
     assert {m for m, _ in await stored_versions(database)} == {LATER}
+    # Only the version moved: no value changed, so nothing counts as a correction.
+    assert metric(writer, "meterflow_writer_rows_changed_total") == 0

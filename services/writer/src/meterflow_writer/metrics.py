@@ -9,7 +9,7 @@ ROWS_WRITTEN = Counter(
 )
 ROWS_INSERTED = Counter("meterflow_writer_rows_inserted_total", "Readings that were new.")
 ROWS_CHANGED = Counter(
-    "meterflow_writer_rows_changed_total", "Stored readings whose value, quality or source version changed."
+    "meterflow_writer_rows_changed_total", "Stored readings whose value or quality changed (a newer source version)."
 )
 DLQ_ROWS = Counter(
     "meterflow_writer_dlq_rows_total", "Readings rejected (boundary check or database), sent to the DLQ."
