@@ -199,3 +199,10 @@ def test_rows_of_carry_the_source_version() -> None:
     )
     assert [row[5:] for row in rows_of(made)] == [(modified, 7), (modified, 9)]
     assert [row[5:] for row in rows_of(batch(M1, [1.0]))] == [(None, None)]
+
+
+def test_the_cut_message_keeps_the_record_indexes_of_its_readings() -> None:
+    made = batch(M1, [1.0, 2.0, 3.0]).model_copy(update={"record_indexes": [4, 5, 6]})
+    cut = only_readings(made, [row for row in rows_of(made) if row[3] != 2.0])
+    assert [r[1] for r in cut.readings] == [1.0, 3.0]
+    assert cut.record_indexes == [4, 6]

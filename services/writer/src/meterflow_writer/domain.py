@@ -10,7 +10,7 @@ from datetime import UTC, datetime, time, timedelta
 from itertools import pairwise
 from uuid import UUID
 
-from meterflow_contracts import ReadingBatch
+from meterflow_contracts import DeadLetter, DlqReason, ReadingBatch
 from meterflow_schema import ChannelKey, describe_obis
 
 Row = tuple[UUID, str, datetime, float, str, datetime | None, int | None]
@@ -323,9 +323,27 @@ def rejected_by_message(
 
 
 def only_readings(message: ReadingBatch, rows: Iterable[Row]) -> ReadingBatch:
-    """The message cut down to the readings of ``rows``: what goes to the DLQ when only some were refused."""
+    """The message cut down to the readings of ``rows`` (and their record indexes): what goes to the DLQ
+    when only some were refused."""
     keep = {row[2] for row in rows}
-    return message.model_copy(update={"readings": [r for r in message.readings if r[0] in keep]})
+    indexes = [i for i, reading in enumerate(message.readings) if reading[0] in keep]
+    update: dict[str, object] = {"readings": [message.readings[i] for i in indexes]}
+    if message.record_indexes is not None:
+        update["record_indexes"] = [message.record_indexes[i] for i in indexes]
+    return message.model_copy(update=update)
+
+
+def database_rejection(message: ReadingBatch, rejected: Sequence[Rejection], now: datetime) -> DeadLetter:
+    """The dead letter of the readings of ``message`` the database refused (``db_rejected``)."""
+    detail = f"{len(rejected)} of {len(message.readings)} readings rejected: {rejected[0].error}"
+    return DeadLetter(
+        reason=DlqReason.DB_REJECTED,
+        message=detail[:2000],
+        stage="writer",
+        record=only_readings(message, (r.row for r in rejected)).model_dump(mode="json"),
+        source=message.source,
+        failed_at=now,
+    )
 
 
 def touched_days(rows: Iterable[Row]) -> list[tuple[UUID, str, datetime]]:

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 import structlog
 from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
-from meterflow_contracts import DLQ, READINGS, DeadLetter, DlqReason, ReadingBatch
+from meterflow_contracts import DLQ, READINGS, DeadLetter, ReadingBatch
 from meterflow_kit.backoff import backoff_delays
 from meterflow_kit.dead_letters import DeadLetterProducer, invalid_message
 from meterflow_kit.lifecycle import first_of, install_stop_signals, sleep_or_stop
@@ -39,7 +39,7 @@ from meterflow_writer.domain import (
     Rejection,
     Row,
     WriteOutcome,
-    only_readings,
+    database_rejection,
     rejected_by_message,
     write_isolating_rejects,
 )
@@ -293,16 +293,7 @@ class Writer:
         if sum(len(rejected) for _, rejected in grouped) != len(rejections):
             log.error("rejected rows not traced to their message", rejected=len(rejections))
         for message, rejected in grouped:
-            detail = f"{len(rejected)} of {len(message.readings)} readings rejected: {rejected[0].error}"
-            dead = DeadLetter(
-                reason=DlqReason.DB_REJECTED,
-                message=detail[:2000],
-                stage="writer",
-                record=only_readings(message, (r.row for r in rejected)).model_dump(mode="json"),
-                source=message.source,
-                failed_at=datetime.now(UTC),
-            )
-            await self.dead_letter(dead)
+            await self.dead_letter(database_rejection(message, rejected, datetime.now(UTC)))
             metrics.DLQ_ROWS.inc(len(rejected))
 
     async def dead_letter(self, dead: DeadLetter, key: bytes | None = None, *, retry: bool = False) -> None:
