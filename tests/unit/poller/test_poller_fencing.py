@@ -11,7 +11,8 @@ from meterflow_poller.fencing import generation_key, parse_generation
 
 def test_generation_records_are_read_back_and_garbage_counts_as_none() -> None:
     assert parse_generation(b'{"group": "g", "generation": 7, "taken_at": 1.0}') == 7
-    for value in (None, b"", b"not json", b"[]", b'{"generation": -1}', b'{"generation": "7"}', b'{"generation": true}'):
+    garbage = (None, b"", b"not json", b"[]", b'{"generation": -1}', b'{"generation": "7"}', b'{"generation": true}')
+    for value in garbage:
         assert parse_generation(value) == 0
 
 

@@ -39,8 +39,9 @@ def parse_generation(value: bytes | None) -> int:
     except orjson.JSONDecodeError:
         return 0
     generation = document.get("generation") if isinstance(document, dict) else None
-    valid = isinstance(generation, int) and not isinstance(generation, bool) and generation >= 0
-    return generation if valid else 0
+    if isinstance(generation, bool) or not isinstance(generation, int):
+        return 0
+    return max(generation, 0)
 
 
 async def current_generation(kafka: KafkaSettings, topic: str, group_id: str, timeout_s: float = 120.0) -> int:
