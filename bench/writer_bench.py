@@ -49,6 +49,7 @@ TARGET_RSS_MB = 300
 POLL_SECONDS = 0.1
 COLUMNS = ("muid", "obis", "ts", "value", "quality")
 START = datetime(2023, 1, 1, tzinfo=UTC)
+LAST_MODIFIED = datetime(2023, 2, 1, 6, tzinfo=UTC)
 
 
 def build_messages(readings: int, per_message: int) -> list[ReadingBatch]:
@@ -59,9 +60,12 @@ def build_messages(readings: int, per_message: int) -> list[ReadingBatch]:
         n = min(per_message, readings - made)
         muid = uuid.uuid5(uuid.NAMESPACE_URL, f"meterflow-bench/meter/{index}")
         values = [round((index * 7919 + i) % 10_000 * 0.001, 3) for i in range(n)]
-        messages.append(
-            reading_batch(muid, "1-0:1.29.0*255", START, values, bucket="bench", key=f"bench/{index}.json", etag="e")
+        message = reading_batch(
+            muid, "1-0:1.29.0*255", START, values, bucket="bench", key=f"bench/{index}.json", etag="e"
         )
+        # The source version, as the normalizer sends it: the object's last-modified time, each record's index.
+        source = message.source.model_copy(update={"last_modified": LAST_MODIFIED})
+        messages.append(message.model_copy(update={"source": source, "record_indexes": list(range(n))}))
         made += n
         index += 1
     return messages

@@ -78,7 +78,7 @@ async def test_backfill_from_readings_stored_before_the_migration(pg_dsn: str) -
         before = [m for m in load_migrations() if m.version < "0006"]
         await migrate_connection(conn, before)
         await conn.copy_records_to_table("readings", records=rows, columns=COLUMNS)
-        assert await migrate_connection(conn, load_migrations()) == ["0006"]
+        assert (await migrate_connection(conn, load_migrations()))[0] == "0006"
 
         stored = await stored_channels(conn)
         assert stored == expected_channels([(r[0], r[1], r[2]) for r in rows])

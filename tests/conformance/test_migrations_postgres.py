@@ -108,6 +108,8 @@ async def test_readings_has_the_primary_key_and_columns(pg_dsn: str) -> None:
             ("value", "double precision", "NO"),
             ("quality", "text", "NO"),
             ("ingested_at", "timestamp with time zone", "NO"),
+            ("source_modified", "timestamp with time zone", "YES"),
+            ("source_record", "integer", "YES"),
         ]
         indexes = await conn.fetchval("SELECT array_agg(indexname::text) FROM pg_indexes WHERE tablename = 'readings'")
         assert "readings_ts_idx" in indexes

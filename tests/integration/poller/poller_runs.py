@@ -14,6 +14,7 @@ from typing import Any
 from meterflow_contracts import CHECKPOINTS, DLQ, RAW, Checkpoint, DeadLetter, RawBatch, SourcePosition
 from meterflow_harness.kafka import read_all
 from meterflow_harness.processes import peak_rss
+from meterflow_poller.fencing import GENERATION_KEY_PREFIX
 from pydantic import BaseModel
 
 START = datetime(2023, 2, 1, tzinfo=UTC)
@@ -101,10 +102,12 @@ async def dead_letters(kafka: str, topic: str) -> list[DeadLetter]:
 
 
 async def checkpoint_log(kafka: str, topic: str) -> list[tuple[str, Checkpoint | None]]:
-    """Every checkpoint record in order: (bucket/key, checkpoint or None for a tombstone)."""
+    """Every checkpoint record in order: (bucket/key, checkpoint or None for a tombstone). The leader
+    generation records that share the topic (meterflow_poller.fencing) are left out."""
     return [
         (r.key.decode(), None if r.value is None else CHECKPOINTS.deserialize(r.value))
         for r in await read_all(kafka, topic)
+        if not (r.key or b"").startswith(GENERATION_KEY_PREFIX)
     ]
 
 

@@ -91,14 +91,15 @@ async def test_rows_the_database_rejects_go_to_the_dlq(servers: Any, topics: Any
     conn = await asyncpg.connect(database)
     try:
         # A rule the contract does not know: provokes a constraint violation from valid messages.
-        await conn.execute("ALTER TABLE readings ADD CONSTRAINT test_value_not_negative CHECK (value >= 0)")
+        await conn.execute("ALTER TABLE readings ADD CONSTRAINT test_value_not_4242 CHECK (value <> 4242.0)")
     finally:
         await conn.close()
     batches = stream(messages=10, per_message=500)
-    # Three readings the contract accepts but the table cannot take: a CHECK violation, a NUL character
-    # (PostgreSQL text cannot hold one) and an instant before year 1 in UTC (no reader could decode it).
+    # Two readings the contract and the writer's boundary check accept but the table cannot take: a CHECK
+    # violation and a NUL character (PostgreSQL text cannot hold one); and an instant before year 1 in UTC,
+    # which the boundary check refuses before the database sees it (timestamp_out_of_range).
     bad = {
-        3: (batches[3].readings[17][0], -1.0, "measured"),
+        3: (batches[3].readings[17][0], 4242.0, "measured"),
         5: (datetime(1, 1, 1, 0, 30, tzinfo=timezone(timedelta(hours=1))), 1.0, "measured"),
         7: (batches[7].readings[100][0], 1.0, "meas\x00ured"),
     }
@@ -117,8 +118,10 @@ async def test_rows_the_database_rejects_go_to_the_dlq(servers: Any, topics: Any
     assert sum(c[9] for c in await channels(database)) == 5_000 - 3
 
     dead = await read_dead_letters(servers.kafka, topics.dlq, expected=4)
-    assert sorted(d.reason for d in dead) == [DlqReason.DB_REJECTED] * 3 + [DlqReason.INVALID_MESSAGE]
-    rejected = [d for d in dead if d.reason == DlqReason.DB_REJECTED]
+    assert sorted(d.reason for d in dead) == sorted(
+        [DlqReason.DB_REJECTED] * 2 + [DlqReason.TIMESTAMP_OUT_OF_RANGE, DlqReason.INVALID_MESSAGE]
+    )
+    rejected = [d for d in dead if d.reason in (DlqReason.DB_REJECTED, DlqReason.TIMESTAMP_OUT_OF_RANGE)]
     # One dead letter per message, carrying only the rejected reading, with the message's source.
     assert all(d.stage == "writer" and len(d.record["readings"]) == 1 for d in rejected)
     by_key = {d.source.key: d for d in rejected if d.source is not None}
@@ -128,11 +131,12 @@ async def test_rows_the_database_rejects_go_to_the_dlq(servers: Any, topics: Any
         ts, value, quality = letter.record["readings"][0]
         assert (datetime.fromisoformat(ts), value, quality) == reading
         assert letter.record["muid"] == str(batches[index].muid)
-    assert "test_value_not_negative" in by_key[batches[3].source.key].message
-    assert "outside the years" in by_key[batches[5].source.key].message
+    assert "test_value_not_4242" in by_key[batches[3].source.key].message
+    assert "timestamp before 2000-01-01" in by_key[batches[5].source.key].message
     assert "0x00" in by_key[batches[7].source.key].message
     assert metric(writer, "meterflow_writer_dlq_rows_total") == 3
-    assert metric(writer, "meterflow_writer_dlq_records_total", 'reason="db_rejected"') == 3
+    assert metric(writer, "meterflow_writer_dlq_records_total", 'reason="db_rejected"') == 2
+    assert metric(writer, "meterflow_writer_dlq_records_total", 'reason="timestamp_out_of_range"') == 1
     assert metric(writer, "meterflow_writer_dlq_records_total", 'reason="invalid_message"') == 1
 
 

@@ -118,7 +118,7 @@ async def test_rows_isolated_from_rejected_ones_leave_channels_exact(db: Databas
     batches = messages(0.0)
     rows = [row for batch in batches for row in rows_of(batch)]
     poisoned = {5, 200, 700}
-    rows = [(m, o, ts, -1.0 if i in poisoned else v, q) for i, (m, o, ts, v, q) in enumerate(rows)]
+    rows = [(m, o, ts, -1.0 if i in poisoned else v, q, sm, sr) for i, (m, o, ts, v, q, sm, sr) in enumerate(rows)]
     infos = channel_infos(batches)
 
     async def write_part(part: Sequence[Row]) -> Any:

@@ -109,7 +109,9 @@ async def connection(db: PGliteDatabase) -> AsyncIterator[Conn]:
 
 def day_rows(day: int, value: float, meters: Sequence[Any] = METERS, start: datetime = DAY0) -> list[Row]:
     first = start + timedelta(days=day)
-    return [(m, OBIS, first + timedelta(minutes=15 * i), value, "measured") for m in meters for i in range(96)]
+    return [
+        (m, OBIS, first + timedelta(minutes=15 * i), value, "measured", None, None) for m in meters for i in range(96)
+    ]
 
 
 async def daily_totals(db: PGliteDatabase) -> dict[tuple[Any, datetime], float]:

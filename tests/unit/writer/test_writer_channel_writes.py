@@ -36,7 +36,7 @@ def message(muid: uuid.UUID, obis: str, minutes: list[int], *, interval_s: int |
 
 
 def rows(muid: uuid.UUID, obis: str, minutes: list[int]) -> list[Row]:
-    return [(muid, obis, at(m), 1.0, "measured") for m in minutes]
+    return [(muid, obis, at(m), 1.0, "measured", None, None) for m in minutes]
 
 
 def test_a_copy_adds_every_row_and_the_span_of_each_channel_sorted_by_key() -> None:

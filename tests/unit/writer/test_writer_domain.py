@@ -16,6 +16,7 @@ from meterflow_writer.domain import (
     day_windows,
     only_readings,
     rejected_by_message,
+    rows_of,
     touched_days,
     unique_rows,
     write_isolating_rejects,
@@ -68,8 +69,12 @@ def test_a_batch_is_bounded_by_rows_but_takes_one_oversized_message() -> None:
 
 def test_unique_rows_keeps_the_latest_delivery() -> None:
     ts = T0
-    rows: list[Row] = [(M1, "o", ts, 1.0, "a"), (M2, "o", ts, 2.0, "a"), (M1, "o", ts, 3.0, "b")]
-    assert unique_rows(rows) == [(M1, "o", ts, 3.0, "b"), (M2, "o", ts, 2.0, "a")]
+    rows: list[Row] = [
+        (M1, "o", ts, 1.0, "a", None, None),
+        (M2, "o", ts, 2.0, "a", None, None),
+        (M1, "o", ts, 3.0, "b", None, None),
+    ]
+    assert unique_rows(rows) == [(M1, "o", ts, 3.0, "b", None, None), (M2, "o", ts, 2.0, "a", None, None)]
     assert unique_rows(rows[:2]) is not None and unique_rows(rows[:2]) == rows[:2]
 
 
@@ -81,7 +86,7 @@ def test_pending_batch_deduplicates_only_when_a_key_can_repeat() -> None:
     pending.add(batch(M1, [5.0], start=1), "t", 0, 1, 0.0)  # a corrected reading of M1 in the same batch
     rows = pending.unique_rows()
     assert len(rows) == 4
-    assert (M1, "1-0:1.29.0*255", T0 + timedelta(minutes=15), 5.0, "measured") in rows
+    assert (M1, "1-0:1.29.0*255", T0 + timedelta(minutes=15), 5.0, "measured", None, None) in rows
 
     repeated = PendingBatch()
     repeated.add(batch(M1, [1.0, 2.0], step=0), "t", 0, 0, 0.0)  # the same timestamp twice in one message
@@ -103,9 +108,9 @@ def refusing_negatives(calls: list[int]) -> object:
 
 
 async def test_rejected_rows_are_isolated_and_the_rest_is_written() -> None:
-    rows: list[Row] = [(M1, "o", T0 + timedelta(minutes=15 * i), float(i), "q") for i in range(1000)]
-    rows[17] = (*rows[17][:3], -1.0, "q")
-    rows[600] = (*rows[600][:3], -2.0, "q")
+    rows: list[Row] = [(M1, "o", T0 + timedelta(minutes=15 * i), float(i), "q", None, None) for i in range(1000)]
+    rows[17] = (*rows[17][:3], -1.0, "q", None, None)
+    rows[600] = (*rows[600][:3], -2.0, "q", None, None)
     calls: list[int] = []
     outcome, rejected = await write_isolating_rejects(rows, refusing_negatives(calls), lambda e: isinstance(e, Refused))  # type: ignore[arg-type]
     assert outcome == WriteOutcome(inserted=998)
@@ -119,7 +124,7 @@ async def test_other_errors_are_not_taken_for_rejections() -> None:
         raise ConnectionError("database restarting")
 
     with pytest.raises(ConnectionError):
-        await write_isolating_rejects([(M1, "o", T0, 1.0, "q")], down, lambda e: isinstance(e, Refused))
+        await write_isolating_rejects([(M1, "o", T0, 1.0, "q", None, None)], down, lambda e: isinstance(e, Refused))
     assert await write_isolating_rejects([], down, lambda e: True) == (WriteOutcome(), [])
 
 
@@ -127,7 +132,7 @@ async def test_rejections_are_traced_to_the_latest_message_carrying_the_key() ->
     first = batch(M1, [1.0, 2.0, 3.0])
     other = batch(M2, [1.0])
     latest = batch(M1, [-1.0], start=1)
-    rows: list[Row] = [(M1, first.obis, T0 + timedelta(minutes=15), -1.0, "measured")]
+    rows: list[Row] = [(M1, first.obis, T0 + timedelta(minutes=15), -1.0, "measured", None, None)]
     _, rejected = await write_isolating_rejects(rows, refusing_negatives([]), lambda e: isinstance(e, Refused))  # type: ignore[arg-type]
     grouped = rejected_by_message([first, other, latest], rejected)
     assert [(message, [r.row for r in rs]) for message, rs in grouped] == [(latest, rows)]
@@ -163,12 +168,41 @@ def test_settings_read_the_shared_variables_and_require_the_dsn(monkeypatch: pyt
 def test_touched_days_are_the_utc_days_of_each_series() -> None:
     zurich = timezone(timedelta(hours=1))
     rows: list[Row] = [
-        (M1, "a", T0 + timedelta(hours=23), 1.0, "q"),
-        (M1, "a", T0 + timedelta(hours=24), 1.0, "q"),  # next UTC day
-        (M1, "b", T0, 1.0, "q"),
-        (M2, "a", datetime(2023, 2, 1, 0, 30, tzinfo=zurich), 1.0, "q"),  # 23:30 UTC on Jan 31
-        (M1, "a", T0 + timedelta(hours=1), 1.0, "q"),  # back in the first day: no new bucket
+        (M1, "a", T0 + timedelta(hours=23), 1.0, "q", None, None),
+        (M1, "a", T0 + timedelta(hours=24), 1.0, "q", None, None),  # next UTC day
+        (M1, "b", T0, 1.0, "q", None, None),
+        (M2, "a", datetime(2023, 2, 1, 0, 30, tzinfo=zurich), 1.0, "q", None, None),  # 23:30 UTC on Jan 31
+        (M1, "a", T0 + timedelta(hours=1), 1.0, "q", None, None),  # back in the first day: no new bucket
     ]
     assert sorted(touched_days(rows), key=str) == sorted(
         [(M1, "a", T0), (M1, "a", T0 + timedelta(days=1)), (M1, "b", T0), (M2, "a", T0 - timedelta(days=1))], key=str
     )
+
+
+def test_unique_rows_keep_the_newest_source_version_whatever_the_delivery_order() -> None:
+    older, newer = datetime(2023, 3, 1, tzinfo=UTC), datetime(2023, 3, 2, tzinfo=UTC)
+    correction: Row = (M1, "o", T0, 2.0, "measured", newer, 0)
+    original: Row = (M1, "o", T0, 1.0, "measured", older, 5)
+    unknown: Row = (M1, "o", T0, 9.0, "measured", None, None)
+    assert unique_rows([correction, original, unknown]) == [correction]
+    assert unique_rows([original, correction]) == [correction]
+    later_record: Row = (M1, "o", T0, 3.0, "measured", newer, 1)
+    assert unique_rows([later_record, correction]) == [later_record]  # same object: the later record wins
+    assert unique_rows([unknown, (*unknown[:3], 4.0, "measured", None, None)])[0][3] == 4.0  # ties: latest
+
+
+def test_rows_of_carry_the_source_version() -> None:
+    modified = datetime(2023, 3, 1, tzinfo=UTC)
+    made = batch(M1, [1.0, 2.0])
+    made = made.model_copy(
+        update={"record_indexes": [7, 9], "source": made.source.model_copy(update={"last_modified": modified})}
+    )
+    assert [row[5:] for row in rows_of(made)] == [(modified, 7), (modified, 9)]
+    assert [row[5:] for row in rows_of(batch(M1, [1.0]))] == [(None, None)]
+
+
+def test_the_cut_message_keeps_the_record_indexes_of_its_readings() -> None:
+    made = batch(M1, [1.0, 2.0, 3.0]).model_copy(update={"record_indexes": [4, 5, 6]})
+    cut = only_readings(made, [row for row in rows_of(made) if row[3] != 2.0])
+    assert [r[1] for r in cut.readings] == [1.0, 3.0]
+    assert cut.record_indexes == [4, 6]

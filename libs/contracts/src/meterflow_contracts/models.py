@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, NonNegativeInt
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, NonNegativeInt, model_validator
 
 
 class _Contract(BaseModel):
@@ -25,6 +25,13 @@ class SourcePosition(_Contract):
     chunk_index: NonNegativeInt = Field(description="Index of the raw chunk within the object, from 0.")
     record_start: NonNegativeInt = Field(description="Index of the chunk's first record within the object.")
     record_end: NonNegativeInt = Field(description="Index one past the chunk's last record.")
+    # Optional so that messages of producers before issue 12 stay valid; readers treat None as oldest.
+    last_modified: AwareDatetime | None = Field(
+        default=None, description="The object's S3 LastModified: with the record index, the data's version."
+    )
+    generation: NonNegativeInt | None = Field(
+        default=None, description="Generation of the poller leader that published it (stale leaders are fenced)."
+    )
 
 
 class RawBatch(_Contract):
@@ -55,7 +62,19 @@ class ReadingBatch(_Contract):
     measurement: str = Field(description="Source measurement kind: energy or power.")
     interval_s: int | None = Field(description="Interval length in seconds where known (900 for 15 min).")
     readings: list[Reading] = Field(min_length=1, description="[ts, value, quality] triples, ts ascending.")
+    # A parallel list rather than a 4th tuple element: old readers ignore it, old producers omit it, and a
+    # list of ints is far cheaper to validate than a union of tuple shapes.
+    record_indexes: list[Annotated[int, Field(ge=0, le=2**31 - 1)]] | None = Field(
+        default=None,
+        description="Per reading, the index of its record within the source object (its version's tiebreak).",
+    )
     source: SourcePosition
+
+    @model_validator(mode="after")
+    def _one_index_per_reading(self) -> ReadingBatch:
+        if self.record_indexes is not None and len(self.record_indexes) != len(self.readings):
+            raise ValueError(f"record_indexes has {len(self.record_indexes)} entries for {len(self.readings)} readings")
+        return self
 
 
 class DlqReason(StrEnum):
@@ -104,3 +123,4 @@ class Checkpoint(_Contract):
     records: NonNegativeInt
     chunks: NonNegativeInt
     completed_at: datetime
+    generation: NonNegativeInt | None = Field(default=None, description="Generation of the leader that wrote it.")

@@ -210,6 +210,8 @@ def build_batch(channel: _Channel, source: SourcePosition) -> ReadingBatch:
         measurement=channel.measurement,
         interval_s=infer_interval_s([ts for ts, _ in ordered]),
         readings=[(ts, value, quality) for ts, (value, quality, _) in ordered],
+        # The record's index in the object: with the object's last-modified time, the reading's version.
+        record_indexes=[source.record_start + index for _, (_, _, index) in ordered],
         source=source,
     )
 

@@ -22,8 +22,11 @@ from meterflow_kit.topic_check import check_topics
 from meterflow_normalizer import metrics
 from meterflow_normalizer.config import Settings
 from meterflow_normalizer.domain import NormalizeResult, normalize
+from meterflow_normalizer.fencing import GenerationFence
 
 log = structlog.get_logger("meterflow.normalizer")
+# One per worker process (the agent's concurrency is 1): see fencing.py for the rule.
+FENCE = GenerationFence()
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -83,6 +86,10 @@ async def handle_raw(value: bytes | None, key: bytes, readings_topic: faust.Topi
         raw = RAW.deserialize(value or b"")
     except ValueError as error:
         await publish_invalid_message(value, key, str(error), dlq_topic)
+        return
+    if not FENCE.admits(raw.source):
+        metrics.STALE_BATCHES.inc()
+        log.warning("raw batch of a stale poller leader refused", key=raw.source.key, generation=raw.source.generation)
         return
     result = normalize(raw)
     for batch in result.batches:

@@ -9,6 +9,10 @@ RECORDS_IN = Counter("meterflow_normalizer_records_total", "Source records consu
 READINGS_OUT = Counter("meterflow_normalizer_readings_total", "Typed readings published.")
 BATCHES_OUT = Counter("meterflow_normalizer_reading_batches_total", "Reading batches published.")
 DLQ_RECORDS = Counter("meterflow_normalizer_dlq_records_total", "Records sent to the dead-letter topic.", ["reason"])
+STALE_BATCHES = Counter(
+    "meterflow_normalizer_stale_raw_batches_total",
+    "Raw batches refused: published by a poller leader older than one already seen for the object.",
+)
 BATCH_SECONDS = Histogram(
     "meterflow_normalizer_batch_duration_seconds",
     "Time to normalize and publish one raw batch.",

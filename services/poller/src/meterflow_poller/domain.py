@@ -20,6 +20,8 @@ class ObjectInfo:
     key: str
     etag: str
     size: int
+    # S3 LastModified: with a record's index, the version of the readings it holds (docs/writer.md).
+    last_modified: datetime | None = None
 
 
 class Outcome(StrEnum):
@@ -230,9 +232,12 @@ class Leadership:
 # -- messages about an object ---------------------------------------------------------------------------
 
 
-def source_position(bucket: str, obj: ObjectInfo, chunk: Chunk, chunk_index: int) -> SourcePosition:
+def source_position(
+    bucket: str, obj: ObjectInfo, chunk: Chunk, chunk_index: int, generation: int | None = None
+) -> SourcePosition:
     """Where the chunk sent as the object's ``chunk_index``-th raw message came from (a chunk too large
-    for one message goes out as several, so the message count, not ``chunk.index``, numbers them)."""
+    for one message goes out as several, so the message count, not ``chunk.index``, numbers them), with
+    the object's version and the leader generation that sent it."""
     return SourcePosition(
         bucket=bucket,
         key=obj.key,
@@ -240,10 +245,14 @@ def source_position(bucket: str, obj: ObjectInfo, chunk: Chunk, chunk_index: int
         chunk_index=chunk_index,
         record_start=chunk.record_start,
         record_end=chunk.record_end,
+        last_modified=obj.last_modified,
+        generation=generation,
     )
 
 
-def completed_checkpoint(bucket: str, obj: ObjectInfo, records: int, chunks: int) -> Checkpoint:
+def completed_checkpoint(
+    bucket: str, obj: ObjectInfo, records: int, chunks: int, generation: int | None = None
+) -> Checkpoint:
     return Checkpoint(
         bucket=bucket,
         key=obj.key,
@@ -252,6 +261,7 @@ def completed_checkpoint(bucket: str, obj: ObjectInfo, records: int, chunks: int
         records=records,
         chunks=chunks,
         completed_at=datetime.now(UTC),
+        generation=generation,
     )
 
 

@@ -57,6 +57,10 @@ class Publisher:
         key, value = CHECKPOINTS.serialize(checkpoint)
         await self._producer.send_and_wait(topic, value, key=key)
 
+    async def send_record(self, topic: str, key: bytes, value: bytes) -> None:
+        """A record of no topic codec (the leader generation, fencing.py), acknowledged on return."""
+        await self._producer.send_and_wait(topic, value, key=key)
+
     async def forget_checkpoint(self, topic: str, bucket: str, key: str) -> None:
         """A tombstone: compaction drops the checkpoint of an object that no longer exists."""
         await self._producer.send_and_wait(topic, None, key=checkpoint_key(bucket, key).encode())

@@ -38,6 +38,7 @@ from meterflow_poller import metrics
 from meterflow_poller.config import Settings
 from meterflow_poller.domain import Leadership, ObjectInfo, Outcome, Planner, confirmed_deletions
 from meterflow_poller.errors import KafkaStateError, S3Error
+from meterflow_poller.fencing import take_generation
 from meterflow_poller.kafka import Election, Publisher, SoleLeader, load_checkpoints
 from meterflow_poller.publishing import Interrupted, ObjectPublisher
 from meterflow_poller.s3 import S3Source
@@ -75,6 +76,8 @@ class Poller:
         self.stop = asyncio.Event()
         self.trigger = asyncio.Event()
         self.healthy = False
+        # Leadership term -> the generation taken for it (fencing.py); one take per term.
+        self.generations: dict[int, int] = {}
         metrics.READY.set_function(lambda: 1.0 if self.readiness()[0] else 0.0)
         metrics.LEADER.set_function(lambda: 1.0 if self.leader.state.leading else 0.0)
 
@@ -208,6 +211,18 @@ class Poller:
         if self.stop.is_set() or not self.leader.state.may_publish(term):
             raise Interrupted
 
+    async def take_generation(self, term: int) -> None:
+        """Take a new leader generation when ``term`` has none yet; later polls of the term reuse it."""
+        if term not in self.generations:
+            await self.may_go_on(term)
+            s = self.settings
+            generation = await take_generation(
+                s.kafka, s.checkpoint_topic, s.election_group, self.publisher.send_record
+            )
+            self.generations = {term: generation}
+            log.info("leader generation taken", generation=generation, term=term)
+        self.objects.generation = self.generations[term]
+
     async def poll_once(self, term: int) -> None:
         s = self.settings
         started = time.perf_counter()
@@ -223,6 +238,7 @@ class Poller:
                 slots.release()
 
         try:
+            await self.take_generation(term)
             # The first page before the checkpoints: while S3 is down, a poll fails before it reads Kafka.
             page = await asyncio.to_thread(next, pages, None)
             checkpoints = await load_checkpoints(s.kafka, s.checkpoint_topic, s.bucket)

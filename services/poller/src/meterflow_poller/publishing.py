@@ -73,6 +73,8 @@ class ObjectPublisher:
         self.s3 = s3
         self.publisher = publisher
         self.may_go_on = may_go_on
+        # The leader generation of the poll in progress (fencing.py), set by the poller before each poll.
+        self.generation: int | None = None
 
     async def publish(self, obj: ObjectInfo, outcome: Outcome, term: int) -> str:
         """Publish one object and checkpoint it; returns published, failed, vanished or unreadable."""
@@ -104,7 +106,7 @@ class ObjectPublisher:
         if streamed.fault is not None:
             await self.dead_letter(obj, streamed.fault, streamed.chunks)
         # Written even for a rejected object, so it is not retried every poll until it changes.
-        checkpoint = completed_checkpoint(s.bucket, obj, streamed.records, streamed.chunks)
+        checkpoint = completed_checkpoint(s.bucket, obj, streamed.records, streamed.chunks, self.generation)
         await self.publisher.send_checkpoint(s.checkpoint_topic, checkpoint)
         log.info(
             "object published",
@@ -161,7 +163,7 @@ class ObjectPublisher:
         """Send the chunk as one raw message if it fits the topic's limit; otherwise in halves, down to
         single records, and a record that does not fit alone is dead-lettered (record_too_large), as is
         one that cannot be encoded at all (unexpected_error)."""
-        position = source_position(self.settings.bucket, obj, chunk, streamed.chunks)
+        position = source_position(self.settings.bucket, obj, chunk, streamed.chunks, self.generation)
         batch = RawBatch(source=position, last_chunk=last, records=chunk.records, published_at=datetime.now(UTC))
         failure: ValueError | None = None
         try:

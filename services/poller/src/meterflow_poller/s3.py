@@ -66,7 +66,7 @@ class S3Source:
                 if page is None:
                     break
                 yield [
-                    ObjectInfo(item["Key"], item["ETag"].strip('"'), int(item["Size"]))
+                    ObjectInfo(item["Key"], item["ETag"].strip('"'), int(item["Size"]), item.get("LastModified"))
                     for item in page.get("Contents", [])
                 ]
 

@@ -41,23 +41,38 @@ REFRESH_LOCK_KEY = 0x6D66_7772_6566  # "mfwref"
 # Created once per connection, emptied by every commit: no catalog churn per batch.
 _CREATE_STAGING = """
 CREATE TEMP TABLE IF NOT EXISTS readings_staging (
-    muid uuid, obis text, ts timestamptz, value double precision, quality text
+    muid uuid, obis text, ts timestamptz, value double precision, quality text,
+    source_modified timestamptz, source_record integer
 ) ON COMMIT DELETE ROWS
 """
 
-# Only rows whose value or quality changed are rewritten, so a replay costs reads, not dead tuples.
-# (xmax = 0) tells an inserted row from an updated one.
+# A stored row is rewritten only by a source version not older than its own (docs/writer.md, "Source
+# order"): (source_modified, source_record), NULL older than any version. Among those, only rows whose value,
+# quality or version changed are rewritten, so a replay costs reads, not dead tuples. The version is
+# rewritten even when the value is the same: otherwise a version between the stored and the newest one
+# could still overwrite the newest value. Such a version-only rewrite keeps ingested_at, which is how
+# RETURNING tells it from a change of value (it sees only the new row): ingested_at = now() (this
+# transaction's start) on an updated row means its value or quality changed. (xmax = 0) tells an inserted
+# row from an updated one.
 _UPSERTED = """
-    INSERT INTO readings AS r (muid, obis, ts, value, quality)
-    SELECT muid, obis, ts, value, quality FROM readings_staging
+    INSERT INTO readings AS r (muid, obis, ts, value, quality, source_modified, source_record)
+    SELECT muid, obis, ts, value, quality, source_modified, source_record FROM readings_staging
     ON CONFLICT (muid, obis, ts) DO UPDATE
-        SET value = EXCLUDED.value, quality = EXCLUDED.quality, ingested_at = now()
-        WHERE r.value IS DISTINCT FROM EXCLUDED.value OR r.quality IS DISTINCT FROM EXCLUDED.quality
-    RETURNING muid, obis, ts, (xmax = 0) AS inserted
+        SET value = EXCLUDED.value, quality = EXCLUDED.quality, source_modified = EXCLUDED.source_modified,
+            source_record = EXCLUDED.source_record,
+            ingested_at = CASE
+                WHEN r.value IS DISTINCT FROM EXCLUDED.value OR r.quality IS DISTINCT FROM EXCLUDED.quality
+                THEN now() ELSE r.ingested_at END
+        WHERE (r.value IS DISTINCT FROM EXCLUDED.value OR r.quality IS DISTINCT FROM EXCLUDED.quality
+               OR r.source_modified IS DISTINCT FROM EXCLUDED.source_modified
+               OR r.source_record IS DISTINCT FROM EXCLUDED.source_record)
+          AND (coalesce(EXCLUDED.source_modified, '-infinity'), coalesce(EXCLUDED.source_record, -1))
+              >= (coalesce(r.source_modified, '-infinity'), coalesce(r.source_record, -1))
+    RETURNING muid, obis, ts, (xmax = 0) AS inserted, (xmax <> 0 AND ingested_at = now()) AS changed
 """
 # Per channel: the channels table counts the inserted rows only.
 _COUNT = """
-SELECT muid, obis, count(*) FILTER (WHERE inserted) AS inserted, count(*) FILTER (WHERE NOT inserted) AS changed
+SELECT muid, obis, count(*) FILTER (WHERE inserted) AS inserted, count(*) FILTER (WHERE changed) AS changed
 """
 _PER_CHANNEL = "FROM upserted GROUP BY muid, obis"
 _UPSERT = f"WITH upserted AS ({_UPSERTED}) {_COUNT} {_PER_CHANNEL}"
@@ -69,7 +84,9 @@ WITH upserted AS ({_UPSERTED}),
 marked AS (
     INSERT INTO readings_dirty_buckets AS d (muid, obis, bucket, marked_at)
     SELECT muid, obis, bucket, clock_timestamp()
-    FROM (SELECT DISTINCT muid, obis, time_bucket(interval '1 day', ts) AS bucket FROM upserted) AS touched
+    FROM (
+        SELECT DISTINCT muid, obis, time_bucket(interval '1 day', ts) AS bucket FROM upserted WHERE inserted OR changed
+    ) AS touched
     ON CONFLICT (muid, obis, bucket) DO UPDATE SET marked_at = EXCLUDED.marked_at
 )
 {_COUNT} {_PER_CHANNEL}

@@ -10,13 +10,16 @@ from datetime import UTC, datetime, time, timedelta
 from itertools import pairwise
 from uuid import UUID
 
-from meterflow_contracts import ReadingBatch
+from meterflow_contracts import DeadLetter, DlqReason, ReadingBatch
 from meterflow_schema import ChannelKey, describe_obis
 
-Row = tuple[UUID, str, datetime, float, str]
-"""One row of the readings table: (muid, obis, ts, value, quality)."""
+Row = tuple[UUID, str, datetime, float, str, datetime | None, int | None]
+"""One row of the readings table: (muid, obis, ts, value, quality, source_modified, source_record); the last
+two are the row's source version (None: unknown, older than any version)."""
 
 DAY = timedelta(days=1)
+# What a missing version compares as: older than every real one.
+_OLDEST = datetime.min.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +109,19 @@ class PendingBatch:
 
 
 def rows_of(batch: ReadingBatch) -> list[Row]:
-    muid, obis = batch.muid, batch.obis
-    return [(muid, obis, ts, value, quality) for ts, value, quality in batch.readings]
+    muid, obis, modified = batch.muid, batch.obis, batch.source.last_modified
+    indexes = batch.record_indexes
+    if indexes is None:
+        return [(muid, obis, ts, value, quality, modified, None) for ts, value, quality in batch.readings]
+    return [
+        (muid, obis, ts, value, quality, modified, index)
+        for (ts, value, quality), index in zip(batch.readings, indexes, strict=True)
+    ]
+
+
+def version(row: Row) -> tuple[datetime, int]:
+    """The row's source version, comparable: (object last-modified, record index), missing parts oldest."""
+    return (row[5] or _OLDEST, -1 if row[6] is None else row[6])
 
 
 def strictly_ascending(batch: ReadingBatch) -> bool:
@@ -115,11 +129,15 @@ def strictly_ascending(batch: ReadingBatch) -> bool:
 
 
 def unique_rows(rows: list[Row]) -> list[Row]:
-    """One row per (muid, obis, ts), the latest delivery winning: an upsert may touch a row only once,
-    and a replayed or corrected object can bring the same key twice into one transaction."""
+    """One row per (muid, obis, ts): an upsert may touch a row only once, and a replayed or corrected object
+    can bring the same key twice into one transaction. The newest source version wins (as in the upsert);
+    between equal versions, the latest delivery."""
     latest: dict[tuple[UUID, str, datetime], Row] = {}
     for row in rows:
-        latest[(row[0], row[1], row[2])] = row
+        key = (row[0], row[1], row[2])
+        kept = latest.get(key)
+        if kept is None or version(row) >= version(kept):
+            latest[key] = row
     return list(latest.values()) if len(latest) != len(rows) else rows
 
 
@@ -286,23 +304,46 @@ async def write_isolating_rejects(
 def rejected_by_message(
     messages: Sequence[ReadingBatch], rejections: Iterable[Rejection]
 ) -> list[tuple[ReadingBatch, list[Rejection]]]:
-    """Group rejected rows by the message that delivered them (the latest one carrying that key, as the
-    de-duplication keeps the latest), in message order. A slow scan: rejections are rare."""
+    """Group rejected rows by the message that delivered them (the latest one of the row's source version
+    carrying that key, as the de-duplication keeps it), in message order. A slow scan: rejections are rare."""
     found: dict[int, list[Rejection]] = {}
     for rejection in rejections:
-        muid, obis, ts, _, _ = rejection.row
+        muid, obis, ts, modified = rejection.row[0], rejection.row[1], rejection.row[2], rejection.row[5]
         for index in range(len(messages) - 1, -1, -1):
             message = messages[index]
-            if message.muid == muid and message.obis == obis and any(r[0] == ts for r in message.readings):
+            if (
+                message.muid == muid
+                and message.obis == obis
+                and message.source.last_modified == modified
+                and any(r[0] == ts for r in message.readings)
+            ):
                 found.setdefault(index, []).append(rejection)
                 break
     return [(messages[index], found[index]) for index in sorted(found)]
 
 
 def only_readings(message: ReadingBatch, rows: Iterable[Row]) -> ReadingBatch:
-    """The message cut down to the readings of ``rows``: what goes to the DLQ when only some were refused."""
+    """The message cut down to the readings of ``rows`` (and their record indexes): what goes to the DLQ
+    when only some were refused."""
     keep = {row[2] for row in rows}
-    return message.model_copy(update={"readings": [r for r in message.readings if r[0] in keep]})
+    indexes = [i for i, reading in enumerate(message.readings) if reading[0] in keep]
+    update: dict[str, object] = {"readings": [message.readings[i] for i in indexes]}
+    if message.record_indexes is not None:
+        update["record_indexes"] = [message.record_indexes[i] for i in indexes]
+    return message.model_copy(update=update)
+
+
+def database_rejection(message: ReadingBatch, rejected: Sequence[Rejection], now: datetime) -> DeadLetter:
+    """The dead letter of the readings of ``message`` the database refused (``db_rejected``)."""
+    detail = f"{len(rejected)} of {len(message.readings)} readings rejected: {rejected[0].error}"
+    return DeadLetter(
+        reason=DlqReason.DB_REJECTED,
+        message=detail[:2000],
+        stage="writer",
+        record=only_readings(message, (r.row for r in rejected)).model_dump(mode="json"),
+        source=message.source,
+        failed_at=now,
+    )
 
 
 def touched_days(rows: Iterable[Row]) -> list[tuple[UUID, str, datetime]]:
@@ -312,7 +353,8 @@ def touched_days(rows: Iterable[Row]) -> list[tuple[UUID, str, datetime]]:
     muid: UUID | None = None
     obis = ""
     day = end = datetime.min.replace(tzinfo=UTC)
-    for row_muid, row_obis, ts, _, _ in rows:
+    for row in rows:
+        row_muid, row_obis, ts = row[0], row[1], row[2]
         if row_muid != muid or row_obis != obis or not day <= ts < end:
             muid, obis = row_muid, row_obis
             day = datetime.combine(ts.astimezone(UTC).date(), time(), tzinfo=UTC)

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 import structlog
 from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
-from meterflow_contracts import DLQ, READINGS, DeadLetter, DlqReason, ReadingBatch
+from meterflow_contracts import DLQ, READINGS, DeadLetter, ReadingBatch
 from meterflow_kit.backoff import backoff_delays
 from meterflow_kit.dead_letters import DeadLetterProducer, invalid_message
 from meterflow_kit.lifecycle import first_of, install_stop_signals, sleep_or_stop
@@ -40,13 +40,14 @@ from meterflow_writer.domain import (
     Rejection,
     Row,
     WriteOutcome,
-    only_readings,
+    database_rejection,
     rejected_by_message,
     write_isolating_rejects,
 )
 from meterflow_writer.errors import DatabaseError
 from meterflow_writer.kafka import readings_consumer
 from meterflow_writer.pgcopy import encode_rows
+from meterflow_writer.validation import screen
 
 log = structlog.get_logger("meterflow.writer")
 
@@ -188,13 +189,20 @@ class Writer:
         await self.queue.put(None)
 
     async def decode(self, record: ConsumerRecord[bytes, bytes]) -> ReadingBatch | None:
-        """The message as a validated ReadingBatch, or None after sending it to the DLQ."""
+        """The message as a validated ReadingBatch cut down to the readings that pass the boundary check
+        (validation.py), or None when none is left; what fails goes to the DLQ."""
         try:
-            return READINGS.deserialize(record.value or b"")
+            batch = READINGS.deserialize(record.value or b"")
         except ValueError as error:
             dead = invalid_message("writer", READINGS, record.value, str(error))
             await self.dead_letter(dead, key=record.key or b"", retry=True)
             return None
+        screened = screen(batch, datetime.now(UTC))
+        for dead in screened.dead:
+            await self.dead_letter(dead, retry=True)
+        if screened.dead:
+            metrics.DLQ_ROWS.inc(screened.rejected_readings)
+        return screened.kept
 
     async def hand_off(self, pending: PendingBatch) -> None:
         # De-duplicate and encode here, while the loader still writes the previous batch.
@@ -287,16 +295,7 @@ class Writer:
         if sum(len(rejected) for _, rejected in grouped) != len(rejections):
             log.error("rejected rows not traced to their message", rejected=len(rejections))
         for message, rejected in grouped:
-            detail = f"{len(rejected)} of {len(message.readings)} readings rejected: {rejected[0].error}"
-            dead = DeadLetter(
-                reason=DlqReason.DB_REJECTED,
-                message=detail[:2000],
-                stage="writer",
-                record=only_readings(message, (r.row for r in rejected)).model_dump(mode="json"),
-                source=message.source,
-                failed_at=datetime.now(UTC),
-            )
-            await self.dead_letter(dead)
+            await self.dead_letter(database_rejection(message, rejected, datetime.now(UTC)))
             metrics.DLQ_ROWS.inc(len(rejected))
 
     async def dead_letter(self, dead: DeadLetter, key: bytes | None = None, *, retry: bool = False) -> None:

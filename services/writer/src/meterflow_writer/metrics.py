@@ -8,8 +8,12 @@ ROWS_WRITTEN = Counter(
     "meterflow_writer_rows_total", "Readings loaded into PostgreSQL (inserted, changed or confirmed unchanged)."
 )
 ROWS_INSERTED = Counter("meterflow_writer_rows_inserted_total", "Readings that were new.")
-ROWS_CHANGED = Counter("meterflow_writer_rows_changed_total", "Stored readings whose value or quality changed.")
-DLQ_ROWS = Counter("meterflow_writer_dlq_rows_total", "Readings the database rejected, sent to the DLQ.")
+ROWS_CHANGED = Counter(
+    "meterflow_writer_rows_changed_total", "Stored readings whose value or quality changed (a newer source version)."
+)
+DLQ_ROWS = Counter(
+    "meterflow_writer_dlq_rows_total", "Readings rejected (boundary check or database), sent to the DLQ."
+)
 DLQ_RECORDS = Counter(
     "meterflow_writer_dlq_records_total", "Dead letters the writer produced (messages), by reason.", ["reason"]
 )

@@ -3,13 +3,16 @@
 asyncpg's ``copy_records_to_table`` encodes every field of every row generically, and in the benchmark it
 was the largest share of the writer's own CPU. Rows come in runs that share the meter, the channel and
 usually the quality, so here each run's fixed bytes are built once, and a row costs one timestamp
-subtraction and one ``struct.pack``. The batcher encodes a batch while the loader writes the previous
-one, which takes the encoding off the critical path too.
+subtraction and one ``struct.pack``. The source version (last-modified time, record index) follows the
+value and the quality: the time is shared by a message's rows, so its bytes are built once per run too.
+The batcher encodes a batch while the loader writes the previous one, which takes the encoding off the
+critical path too.
 
 Format (PostgreSQL docs, "COPY ... BINARY"): the signature ``PGCOPY\\n\\377\\r\\n\\0``, int32 flags, int32
 header extension length; per row an int16 field count and, per field, an int32 length and the field's
 binary ``send`` form: uuid = 16 bytes, text = UTF-8, timestamptz = int64 microseconds since
-2000-01-01 00:00 UTC, float8 = IEEE 754 big-endian; at the end an int16 -1.
+2000-01-01 00:00 UTC, float8 = IEEE 754 big-endian, int4 = int32; a NULL field is the length -1 alone; at the
+end an int16 -1.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 
 from meterflow_writer.domain import Row
 
-COLUMNS = ("muid", "obis", "ts", "value", "quality")
+COLUMNS = ("muid", "obis", "ts", "value", "quality", "source_modified", "source_record")
 HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 TRAILER = struct.pack(">h", -1)
 PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
@@ -30,6 +33,8 @@ MICROSECOND = timedelta(microseconds=1)
 MIN_TS_US = (datetime.min.replace(tzinfo=UTC) - PG_EPOCH) // MICROSECOND
 MAX_TS_US = (datetime.max.replace(tzinfo=UTC) - PG_EPOCH) // MICROSECOND
 _PREFIX = struct.Struct(">hi16si")  # field count, uuid length, uuid, obis length (obis bytes follow)
+_TIMESTAMP = struct.Struct(">iq")  # length 8, microseconds since PG_EPOCH
+NULL = struct.pack(">i", -1)
 CHUNK_BYTES = 1 << 20
 
 
@@ -40,26 +45,45 @@ def encode_rows(rows: Iterable[Row]) -> bytes:
     append = parts.append
     last_muid = last_obis = None
     prefix = b""
-    qualities: dict[str, bytes] = {}
-    packers: dict[tuple[int, int], struct.Struct] = {}
-    for muid, obis, ts, value, quality in rows:
+    last_modified: datetime | None = None
+    modified_bytes = NULL
+    # quality -> the bytes of the quality and source_modified fields, for the current last-modified time
+    tails: dict[str, bytes] = {}
+    packers: dict[tuple[int, int, bool], struct.Struct] = {}
+    for muid, obis, ts, value, quality, modified, record in rows:
         if muid is not last_muid or obis is not last_obis:
             obis_bytes = obis.encode()
-            prefix = _PREFIX.pack(5, 16, muid.bytes, len(obis_bytes)) + obis_bytes
+            prefix = _PREFIX.pack(len(COLUMNS), 16, muid.bytes, len(obis_bytes)) + obis_bytes
             last_muid, last_obis = muid, obis
-        quality_bytes = qualities.get(quality)
-        if quality_bytes is None:
-            quality_bytes = qualities[quality] = quality.encode()
-        shape = (len(prefix), len(quality_bytes))
+        if modified is not last_modified:
+            modified_bytes = NULL if modified is None else _TIMESTAMP.pack(8, _micros(modified))
+            last_modified = modified
+            tails = {}
+        tail = tails.get(quality)
+        if tail is None:
+            quality_bytes = quality.encode()
+            tail = tails[quality] = struct.pack(">i", len(quality_bytes)) + quality_bytes + modified_bytes
+        shape = (len(prefix), len(tail), record is None)
         packer = packers.get(shape)
         if packer is None:
-            packer = packers[shape] = struct.Struct(f">{shape[0]}siqidi{shape[1]}s")
-        micros = (ts - PG_EPOCH) // MICROSECOND
+            record_format = "i" if record is None else "ii"
+            packer = packers[shape] = struct.Struct(f">{shape[0]}siqid{shape[1]}s{record_format}")
+        micros = (ts - PG_EPOCH) // MICROSECOND  # inline: this loop runs once per reading
         if not MIN_TS_US <= micros <= MAX_TS_US:
             raise ValueError(f"timestamp {ts.isoformat()} is outside the years 1-9999 in UTC")
-        append(packer.pack(prefix, 8, micros, 8, value, shape[1], quality_bytes))
+        if record is None:
+            append(packer.pack(prefix, 8, micros, 8, value, tail, -1))
+        else:
+            append(packer.pack(prefix, 8, micros, 8, value, tail, 4, record))
     append(TRAILER)
     return b"".join(parts)
+
+
+def _micros(ts: datetime) -> int:
+    micros = (ts - PG_EPOCH) // MICROSECOND
+    if not MIN_TS_US <= micros <= MAX_TS_US:
+        raise ValueError(f"timestamp {ts.isoformat()} is outside the years 1-9999 in UTC")
+    return micros
 
 
 async def chunks(data: bytes) -> AsyncIterator[bytes]:
