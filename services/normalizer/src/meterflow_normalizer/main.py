@@ -2,18 +2,38 @@
 
 Run it with ``meterflow-normalizer`` (settings from NORMALIZER_* / KAFKA_BOOTSTRAP_SERVERS).
 Scale out by starting more workers: they share the raw topic's partitions in one consumer group.
+
+A raw message's offset is committed only once all it produced is on the broker. Two Faust defaults would
+break that, so the agent does without them:
+
+* Faust acks an event when its stream generator is finalized, also after the agent body raised, and the
+  next commit then covers work that never happened. The agent acks by hand (``stream.noack()``), after
+  ``handle_raw`` returned.
+* A send returns a future and Faust's producer flush before a commit waits for it without looking at the
+  outcome (``stream_publish_on_commit`` only moves the sends to commit time, with the same blind wait).
+  ``handle_raw`` awaits every delivery, so a refused send raises before the event is acked.
+
+When a raw message fails (a send the broker refuses, or any exception outside one record: one bad record
+is only dead-lettered, see domain.py), the agent retries that message in place with capped backoff rather
+than crashing the worker: a crash would restart on the same message anyway, the worker has no supervisor
+in every deployment, and retrying heals by itself once the broker accepts again (a topic re-created, a
+size limit raised). Meanwhile the partition's offset stays put, ``meterflow_normalizer_raw_batch_retries
+_total`` counts the attempts and the consumer lag grows, which is what to alert on. A worker asked to stop
+stops retrying and leaves the message unacked: the next owner of the partition starts from it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, cast
 
 import faust
 import structlog
 from aiokafka.errors import KafkaError
 from meterflow_contracts import DLQ, RAW, READINGS, RawBatch
+from meterflow_kit.backoff import backoff_delays
 from meterflow_kit.dead_letters import invalid_message
 from meterflow_kit.lag import GroupLagExporter
 from meterflow_kit.logs import configure_logging
@@ -52,11 +72,10 @@ def create_app(settings: Settings) -> faust.App:
     # Concurrency 1: higher agent concurrency can lose messages on a crash (faust-streaming issue 606).
     @app.agent(raw_topic, concurrency=1)
     async def normalize_raw(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
-            started = time.perf_counter()
-            key = event.key if isinstance(event.key, bytes) else b""
-            await handle_raw(event.value, key, readings_topic, dlq_topic)
-            metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+        manual = cast(faust.Stream[bytes], stream).noack()  # StreamT does not declare noack
+        async for event in manual.events():
+            await handle_until_done(app, event, readings_topic, dlq_topic)
+            await manual.ack(event)
 
     async def export_lag() -> None:
         await export_lag_forever(settings)
@@ -67,34 +86,66 @@ def create_app(settings: Settings) -> faust.App:
     return app
 
 
+async def handle_until_done(
+    app: faust.App, event: faust.EventT[bytes], readings_topic: faust.TopicT, dlq_topic: faust.TopicT
+) -> None:
+    """Handle one raw message until it succeeds, or raise when the worker stops first (the message stays
+    unacked, so its offset is not committed)."""
+    key = event.key if isinstance(event.key, bytes) else b""
+    delays = backoff_delays(base=0.5, cap=30.0)
+    while True:
+        started = time.perf_counter()
+        try:
+            await handle_raw(event.value, key, readings_topic, dlq_topic)
+        except Exception as error:
+            if app.should_stop:
+                raise
+            metrics.RAW_BATCH_RETRIES.inc()
+            message = event.message
+            log.error(
+                "raw message failed; retrying it, its offset stays uncommitted",
+                topic=message.topic,
+                partition=message.partition,
+                offset=message.offset,
+                error=repr(error)[:500],
+            )
+            await asyncio.sleep(next(delays))
+            continue
+        metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+        return
+
+
 async def handle_raw(value: bytes | None, key: bytes, readings_topic: faust.TopicT, dlq_topic: faust.TopicT) -> None:
-    """Validate, normalize and publish one raw batch. Sends attach to the event, so Faust commits the
-    raw offset only after they are acknowledged (the producer is flushed before every commit)."""
-    metrics.RAW_BATCHES.inc()
+    """Validate, normalize and publish one raw batch; return only once the broker acknowledged every send,
+    and raise if it refused one (the caller then retries the whole batch: duplicates are allowed)."""
     try:
         raw = RAW.deserialize(value or b"")
     except ValueError as error:
         await publish_invalid_message(value, key, str(error), dlq_topic)
         return
     result = normalize(raw)
+    deliveries: list[Awaitable[Any]] = []
     for batch in result.batches:
         batch_key, batch_value = READINGS.serialize(batch)
-        await readings_topic.send(key=batch_key, value=batch_value)
+        deliveries.append(await readings_topic.send(key=batch_key, value=batch_value))
     for dead in result.dead_letters:
         dead_key, dead_value = DLQ.serialize(dead, raw.source.key)
-        await dlq_topic.send(key=dead_key, value=dead_value)
+        deliveries.append(await dlq_topic.send(key=dead_key, value=dead_value))
+    await asyncio.gather(*deliveries)
     record_result(result, raw)
 
 
 async def publish_invalid_message(value: bytes | None, key: bytes, error: str, dlq_topic: faust.TopicT) -> None:
     dead = invalid_message("normalizer", RAW, value, error)
     dead_key, dead_value = DLQ.serialize(dead, key)
-    await dlq_topic.send(key=dead_key, value=dead_value)
+    await (await dlq_topic.send(key=dead_key, value=dead_value))
+    metrics.RAW_BATCHES.inc()
     metrics.DLQ_RECORDS.labels(reason=dead.reason.value).inc()
     log.warning("invalid raw message", reason=dead.reason.value)
 
 
 def record_result(result: NormalizeResult, raw: RawBatch) -> None:
+    metrics.RAW_BATCHES.inc()
     metrics.RECORDS_IN.inc(result.records_in)
     metrics.READINGS_OUT.inc(result.readings_out)
     metrics.BATCHES_OUT.inc(len(result.batches))
