@@ -233,6 +233,33 @@ async def test_a_refused_send_holds_the_offset_until_the_broker_accepts(
     assert not await read_all(servers.kafka, topics.dlq)
 
 
+async def test_a_worker_stopped_while_a_send_is_refused_exits_and_commits_nothing_of_it(
+    servers: Servers, topics: Topics, normalizer: Any
+) -> None:
+    muid = str(uuid.uuid4())
+    await set_topic_config(servers.kafka, topics.readings, **{"max.message.bytes": "2000"})
+    await produce(servers.kafka, topics.raw, [raw_message("k.json", 0, meter_records(muid, 0, 400))])
+    (refused,) = await read_all(servers.kafka, topics.raw)
+    tp = TopicPartition(topics.raw, refused.partition)
+    group = f"normalizer{topics.suffix}"
+    service = normalizer()
+    wait_until(
+        lambda: metric_value(service.metrics(), "meterflow_normalizer_raw_batch_retries_total") >= 2,
+        60,
+        "the refused raw message retried",
+    )
+
+    # A stop does not wait for the message in hand (it would wait for good) and does not commit it.
+    assert service.stop(timeout=30) == 0
+    assert await committed_offset(servers.kafka, group, tp) <= refused.offset
+
+    await set_topic_config(servers.kafka, topics.readings, **{"max.message.bytes": str(1024 * 1024)})
+    normalizer()
+    expected = readings_of_records(meter_records(muid, 0, 400))
+    arrived = await read_until(servers.kafka, topics.readings, lambda r: readings_of(r) >= expected, timeout=120)
+    assert readings_of(arrived) == expected
+
+
 def readings_of_records(records: list[dict[str, Any]]) -> set[tuple[str, str, datetime, float]]:
     return {
         (r["tags"]["muid"], "1-0:1.29.0*255", datetime.fromisoformat(r["timestamp"]), r["0100011D00FF"])

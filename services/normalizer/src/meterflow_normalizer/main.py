@@ -19,7 +19,9 @@ than crashing the worker: a crash would restart on the same message anyway, the 
 in every deployment, and retrying heals by itself once the broker accepts again (a topic re-created, a
 size limit raised). Meanwhile the partition's offset stays put, ``meterflow_normalizer_raw_batch_retries
 _total`` counts the attempts and the consumer lag grows, which is what to alert on. A worker asked to stop
-stops retrying and leaves the message unacked: the next owner of the partition starts from it.
+stops retrying and leaves the message unacked: the next owner of the partition starts from it. For the
+same reason a stop or a rebalance does not wait for the message in hand (``stream_wait_empty`` off): it
+commits what is acked, and the message is handled again by whoever owns the partition next.
 """
 
 from __future__ import annotations
@@ -64,6 +66,9 @@ def create_app(settings: Settings) -> faust.App:
         broker_commit_every=100,
         broker_commit_interval=1.0,
         broker_session_timeout=settings.kafka.session_timeout_s,
+        # Only finished work is acked (see the module docstring), so a rebalance or a stop has nothing to
+        # wait for; waiting would hang for good on a raw message whose sends the broker refuses.
+        stream_wait_empty=False,
     )
     raw_topic = app.topic(settings.raw_topic, key_type=bytes, value_type=bytes, value_serializer="raw")
     readings_topic = app.topic(settings.readings_topic, key_serializer="raw", value_serializer="raw")
