@@ -15,13 +15,14 @@ break that, so the agent does without them:
 
 When a raw message fails (a send the broker refuses, or any exception outside one record: one bad record
 is only dead-lettered, see domain.py), the agent retries that message in place with capped backoff rather
-than crashing the worker: a crash would restart on the same message anyway, the worker has no supervisor
-in every deployment, and retrying heals by itself once the broker accepts again (a topic re-created, a
-size limit raised). Meanwhile the partition's offset stays put, ``meterflow_normalizer_raw_batch_retries
-_total`` counts the attempts and the consumer lag grows, which is what to alert on. A worker asked to stop
-stops retrying and leaves the message unacked: the next owner of the partition starts from it. For the
-same reason a stop or a rebalance does not wait for the message in hand (``stream_wait_empty`` off): it
-commits what is acked, and the message is handled again by whoever owns the partition next.
+than crashing the worker: a crash would restart on the same message anyway, not every deployment restarts
+a crashed worker, and retrying heals by itself once the broker accepts again (a topic re-created, a size
+limit raised). Meanwhile the partition's offset stays put, the retries are counted in
+``meterflow_normalizer_raw_batch_retries_total`` and the consumer lag grows, which is what to alert on.
+A worker asked to stop, or whose partitions were reassigned meanwhile, gives the message up unacked: the
+next owner of its partition starts from it. For the same reason a stop or a rebalance does not wait for
+the message in hand (``stream_wait_empty`` off): it commits what is acked, and the message is handled
+again by whoever owns the partition next.
 """
 
 from __future__ import annotations
@@ -79,8 +80,8 @@ def create_app(settings: Settings) -> faust.App:
     async def normalize_raw(stream: faust.StreamT[bytes]) -> None:
         manual = cast(faust.Stream[bytes], stream).noack()  # StreamT does not declare noack
         async for event in manual.events():
-            await handle_until_done(app, event, readings_topic, dlq_topic)
-            await manual.ack(event)
+            if await handle_until_done(app, event, readings_topic, dlq_topic):
+                await manual.ack(event)
 
     async def export_lag() -> None:
         await export_lag_forever(settings)
@@ -93,10 +94,11 @@ def create_app(settings: Settings) -> faust.App:
 
 async def handle_until_done(
     app: faust.App, event: faust.EventT[bytes], readings_topic: faust.TopicT, dlq_topic: faust.TopicT
-) -> None:
-    """Handle one raw message until it succeeds, or raise when the worker stops first (the message stays
-    unacked, so its offset is not committed)."""
+) -> bool:
+    """Handle one raw message until it succeeds (True: ack it). False when a rebalance took its partition
+    meanwhile, and an error when the worker stops first: either way it stays unacked, its offset uncommitted."""
     key = event.key if isinstance(event.key, bytes) else b""
+    message = event.message
     delays = backoff_delays(base=0.5, cap=30.0)
     while True:
         started = time.perf_counter()
@@ -105,19 +107,16 @@ async def handle_until_done(
         except Exception as error:
             if app.should_stop:
                 raise
+            where = {"topic": message.topic, "partition": message.partition, "offset": message.offset}
+            if message.generation_id != app.consumer_generation_id:
+                log.warning("raw message failed; given up after a rebalance, its next owner redoes it", **where)
+                return False
             metrics.RAW_BATCH_RETRIES.inc()
-            message = event.message
-            log.error(
-                "raw message failed; retrying it, its offset stays uncommitted",
-                topic=message.topic,
-                partition=message.partition,
-                offset=message.offset,
-                error=repr(error)[:500],
-            )
+            log.error("raw message failed; retrying it, its offset stays uncommitted", error=repr(error)[:500], **where)
             await asyncio.sleep(next(delays))
             continue
         metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
-        return
+        return True
 
 
 async def handle_raw(value: bytes | None, key: bytes, readings_topic: faust.TopicT, dlq_topic: faust.TopicT) -> None:
