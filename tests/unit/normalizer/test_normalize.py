@@ -9,8 +9,8 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from meterflow_contracts import DlqReason, RawBatch, SourcePosition
-from meterflow_normalizer.domain import infer_interval_s, normalize
+from meterflow_contracts import RAW, DlqReason, RawBatch, SourcePosition
+from meterflow_normalizer.domain import decode_raw, infer_interval_s, normalize
 from real_data import REAL_FILES, SHARED_DATA
 
 MUID = "95ce3367-cbce-4a4d-bbe3-da082831d7bd"
@@ -254,6 +254,22 @@ def test_no_grid_check_without_a_known_sub_hourly_energy_interval(records: list[
     result = normalize(raw(*records))
     assert result.dead_letters == []
     assert result.readings_out == len(records)
+
+
+@pytest.mark.parametrize("number", [b"1" + b"0" * 400, b"1e400", b"NaN", b"-Infinity"])
+def test_a_number_beyond_a_double_in_a_raw_message_costs_only_its_record(number: bytes) -> None:
+    _, value = RAW.serialize(raw(record(**{"0100011D00FF": 0.5}), record("2023-02-01T00:15:00Z")))
+    value = value.replace(b"0.5", number, 1)
+    result = normalize(decode_raw(value))
+    assert [d.reason for d in result.dead_letters] == [DlqReason.NON_FINITE_VALUE]
+    assert result.readings_out == 1
+
+
+def test_a_message_that_is_no_raw_batch_still_raises() -> None:
+    with pytest.raises(ValueError, match="expected a string key"):
+        decode_raw(b"{not json")
+    with pytest.raises(ValueError, match="records"):
+        decode_raw(b'{"source": {}, "records": 3}')
 
 
 def test_timestamps_with_offsets_are_converted_to_utc() -> None:

@@ -9,6 +9,7 @@ dead-lettered as ``unexpected_error``, so one hostile record never costs the res
 from __future__ import annotations
 
 import itertools
+import json
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from functools import lru_cache
 from typing import Any, Final
 from uuid import UUID
 
-from meterflow_contracts import DeadLetter, DlqReason, RawBatch, ReadingBatch, SourcePosition
+from meterflow_contracts import RAW, DeadLetter, DlqReason, RawBatch, ReadingBatch, SourcePosition
 from meterflow_kit.dead_letters import MAX_ERROR_CHARS
 from meterflow_obis import ObisError, ObisInfo, decode, forbids_negative, is_energy, validate
 
@@ -62,6 +63,20 @@ class NormalizeResult:
     @property
     def readings_out(self) -> int:
         return sum(len(b.readings) for b in self.batches)
+
+
+def decode_raw(value: bytes) -> RawBatch:
+    """The raw batch of a message; raises ValueError when it is none. orjson reads it fast but refuses
+    numbers beyond a double (``1e400``, a 400-digit integer) and the NaN/Infinity literals; the standard
+    library's parser reads those too, so one such record costs only itself (a ``non_finite_value`` dead
+    letter), not the whole message."""
+    try:
+        return RAW.deserialize(value)
+    except ValueError as error:
+        try:
+            return RawBatch.model_validate(json.loads(value))
+        except ValueError:
+            raise error from None
 
 
 def normalize(raw: RawBatch, *, now: datetime | None = None) -> NormalizeResult:

@@ -43,7 +43,7 @@ from meterflow_kit.logs import configure_logging
 
 from meterflow_normalizer import metrics
 from meterflow_normalizer.config import Settings
-from meterflow_normalizer.domain import NormalizeResult, normalize
+from meterflow_normalizer.domain import NormalizeResult, decode_raw, normalize
 
 log = structlog.get_logger("meterflow.normalizer")
 
@@ -123,7 +123,7 @@ async def handle_raw(value: bytes | None, key: bytes, readings_topic: faust.Topi
     """Validate, normalize and publish one raw batch; return only once the broker acknowledged every send,
     and raise if it refused one (the caller then retries the whole batch: duplicates are allowed)."""
     try:
-        raw = RAW.deserialize(value or b"")
+        raw = decode_raw(value or b"")
     except ValueError as error:
         await publish_invalid_message(value, key, str(error), dlq_topic)
         return
