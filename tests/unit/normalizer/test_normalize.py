@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -218,7 +218,9 @@ def test_negative_values_are_kept_where_they_can_be_true(obis_key: str) -> None:
 
 
 def quarter_hours(*minutes: int, obis_key: str = "0100011D00FF") -> list[dict[str, Any]]:
-    return [record(f"2023-02-01T{m // 60:02}:{m % 60:02}:00Z", **{obis_key: 0.1}) for m in minutes]
+    start = datetime(2023, 2, 1, tzinfo=UTC)
+    stamps = [(start + timedelta(minutes=m)).isoformat().replace("+00:00", "Z") for m in minutes]
+    return [record(ts, **{obis_key: 0.1}) for ts in stamps]
 
 
 def test_energy_reading_off_its_channel_grid_goes_to_dlq() -> None:
@@ -233,6 +235,18 @@ def test_energy_reading_off_its_channel_grid_goes_to_dlq() -> None:
 def test_the_grid_is_the_most_frequent_step_so_a_stray_reading_cannot_redefine_it() -> None:
     result = normalize(raw(*quarter_hours(0, 15, 16, 30, 45, 60, 75)))
     assert [d.record["timestamp"] for d in result.dead_letters] == ["2023-02-01T00:16:00Z"]
+
+
+def test_a_series_shifted_off_the_grid_is_rejected_whole() -> None:
+    result = normalize(raw(*quarter_hours(7, 22, 37, 52)))
+    assert [d.reason for d in result.dead_letters] == [DlqReason.OFF_GRID_TIMESTAMP] * 4
+    assert result.batches == []
+
+
+def test_gaps_of_whole_intervals_and_days_stay_on_the_grid() -> None:
+    result = normalize(raw(*quarter_hours(0, 15, 60, 2 * 1440 + 30, 2 * 1440 + 45)))
+    assert result.dead_letters == []
+    assert result.readings_out == 5
 
 
 def test_sub_second_energy_timestamp_is_off_grid() -> None:

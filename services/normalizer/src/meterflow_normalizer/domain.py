@@ -11,9 +11,10 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import operator
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, Final
 from uuid import UUID
@@ -31,17 +32,17 @@ _MEASUREMENTS = frozenset({"energy", "power"})
 # Readings before smart meters existed, or ahead of the clock by more than a clock skew and a time zone,
 # are typing errors of a source, not data.
 EARLIEST: Final = datetime(2000, 1, 1, tzinfo=UTC)
-_EARLIEST_S: Final = EARLIEST.timestamp()
-MAX_AHEAD_S: Final = 2 * 86_400
+MAX_AHEAD: Final = timedelta(days=2)
 # Load-profile intervals that divide an hour sit on the UTC grid in every whole-hour time zone; coarser
-# ones (daily registers) follow local midnight, so their grid is not checked.
+# ones (daily registers) follow local midnight, so their grid is not checked. Every UTC hour starts on a
+# multiple of such an interval in epoch seconds, so a timestamp's minutes and seconds tell its place.
 _GRID_PERIOD_S: Final = 3_600
 
 # (muid text, OBIS hex, measurement): plain strings hash far faster than UUIDs or dataclasses,
 # and this key is looked up once per reading.
 _ChannelKey = tuple[str, str, str]
-# One reading while a batch is built: value, quality, record index, epoch seconds, source OBIS key.
-_Reading = tuple[float, str, int, float, str]
+# One reading while a batch is built: value, quality, record index, source OBIS key.
+_Reading = tuple[float, str, int, str]
 
 
 @dataclass(slots=True)
@@ -90,7 +91,7 @@ class _BatchNormalizer:
     def __init__(self, raw: RawBatch, now: datetime) -> None:
         self.raw = raw
         self.now = now
-        self.latest_s = now.timestamp() + MAX_AHEAD_S
+        self.latest = now + MAX_AHEAD
         self.channels: dict[_ChannelKey, _Channel] = {}
         self.dead: list[DeadLetter] = []
 
@@ -123,7 +124,7 @@ class _BatchNormalizer:
         )
 
     def add_record(self, index: int, record: Any) -> None:
-        muid, ts, epoch, measurement, quality = parse_envelope(record, self.latest_s)
+        muid, ts, measurement, quality = parse_envelope(record, self.latest)
         if len(record) <= len(_ENVELOPE_KEYS):
             raise RecordRejected(DlqReason.NO_READINGS, "record has no OBIS value key")
         muid_text = record["tags"]["muid"]
@@ -136,7 +137,7 @@ class _BatchNormalizer:
                 if channel is None:
                     channel = self.new_channel(muid_text, muid, measurement, info)
                 value = parse_value(obis_key, record[obis_key], channel.forbids_negative)
-                reading = (value, quality, index, epoch, obis_key)
+                reading = (value, quality, index, obis_key)
                 previous = channel.readings.get(ts)
                 if previous is None:
                     channel.readings[ts] = reading
@@ -160,7 +161,7 @@ class _BatchNormalizer:
             return
         channel.readings[ts] = reading
         self.reject(
-            channel_evidence(self.raw.records[previous[2]], previous[4]),
+            channel_evidence(self.raw.records[previous[2]], previous[3]),
             RecordRejected(
                 DlqReason.DUPLICATE_CONFLICT,
                 f"timestamp {ts.isoformat()} appears again for meter {channel.muid} channel "
@@ -169,12 +170,14 @@ class _BatchNormalizer:
         )
 
     def drop_off_grid(self, channel: _Channel) -> None:
-        interval = grid_interval_s(sorted(reading[3] for reading in channel.readings.values()))
-        if interval is None:
+        stamps = sorted(channel.readings)
+        steps = Counter(map(operator.sub, stamps[1:], stamps[:-1]))
+        interval = grid_interval_s(steps)
+        if interval is None or all_on_grid(stamps[0], steps, interval):
             return
-        for ts, (_, _, index, epoch, obis_key) in list(channel.readings.items()):
-            if epoch % interval:
-                del channel.readings[ts]
+        for ts in stamps:
+            if off_grid(ts, interval):
+                _, _, index, obis_key = channel.readings.pop(ts)
                 self.reject(
                     channel_evidence(self.raw.records[index], obis_key),
                     RecordRejected(
@@ -196,9 +199,9 @@ def channel_evidence(record: Any, obis_key: str) -> Any:
     return {k: v for k, v in record.items() if k in _ENVELOPE_KEYS or k == obis_key}
 
 
-def parse_envelope(record: Any, latest_s: float) -> tuple[UUID, datetime, float, str, str]:
-    """Return muid, interval start (UTC, and as epoch seconds), measurement and quality of a record, or reject
-    it. A timestamp later than ``latest_s`` (epoch seconds) is out of range."""
+def parse_envelope(record: Any, latest: datetime) -> tuple[UUID, datetime, str, str]:
+    """Return muid, interval start (UTC), measurement and quality of a record, or reject it. A timestamp
+    after ``latest`` is out of range."""
     if not isinstance(record, dict):
         raise RecordRejected(DlqReason.INVALID_SHAPE, f"record is a {type(record).__name__}, not an object")
     measurement = record.get("measurement")
@@ -212,17 +215,16 @@ def parse_envelope(record: Any, latest_s: float) -> tuple[UUID, datetime, float,
         raise RecordRejected(DlqReason.MISSING_MUID, "record has no tags object with a muid")
     muid = parse_muid(tags.get("muid"))
     ts = parse_timestamp(record.get("timestamp"))
-    epoch = ts.timestamp()
-    if not _EARLIEST_S <= epoch <= latest_s:
+    if not EARLIEST <= ts <= latest:
         raise RecordRejected(
             DlqReason.TIMESTAMP_OUT_OF_RANGE,
-            f"timestamp {ts.isoformat()} is before {EARLIEST.date()} or more than {MAX_AHEAD_S // 86_400} days "
+            f"timestamp {ts.isoformat()} is before {EARLIEST.date()} or more than {MAX_AHEAD.days} days "
             "ahead of the normalizer's clock",
         )
     quality = tags.get("quality", "unknown")
     if not isinstance(quality, str) or not quality:
         raise RecordRejected(DlqReason.INVALID_SHAPE, f"tags.quality must be a non-empty string, got {quality!r}")
-    return muid, ts, epoch, measurement, quality
+    return muid, ts, measurement, quality
 
 
 def parse_muid(value: Any) -> UUID:
@@ -288,15 +290,28 @@ def parse_value(obis_key: str, value: Any, forbid_negative: bool = False) -> flo
     return number
 
 
-def grid_interval_s(epochs: list[float]) -> int | None:
-    """The capture period of an energy channel, from its sorted epoch seconds: the most frequent step that
-    divides an hour (the shorter one on a tie), or None when there is none. The most frequent step, not the
-    smallest, so that one off-grid reading cannot redefine the grid of thousands."""
-    steps = Counter(b - a for a, b in itertools.pairwise(epochs))
+def grid_interval_s(steps: Counter[timedelta]) -> int | None:
+    """The capture period of an energy channel from the steps between its sorted timestamps: the most
+    frequent step that divides an hour (the shorter one on a tie), or None when there is none. The most
+    frequent, not the smallest, so that one off-grid reading cannot redefine the grid of thousands."""
     candidates = [
-        (count, -int(step)) for step, count in steps.items() if step.is_integer() and _GRID_PERIOD_S % int(step) == 0
+        (count, -step.seconds)
+        for step, count in steps.items()
+        if not step.days and not step.microseconds and step.seconds and _GRID_PERIOD_S % step.seconds == 0
     ]
     return -max(candidates)[1] if candidates else None
+
+
+def off_grid(ts: datetime, interval_s: int) -> bool:
+    return bool(ts.microsecond or (ts.minute * 60 + ts.second) % interval_s)
+
+
+def all_on_grid(first: datetime, steps: Counter[timedelta], interval_s: int) -> bool:
+    """Whether every timestamp is on the grid, from the first and the few distinct steps: no loop over the
+    readings in the usual case."""
+    return not off_grid(first, interval_s) and all(
+        not step.microseconds and step.seconds % interval_s == 0 for step in steps
+    )
 
 
 def build_batch(channel: _Channel, source: SourcePosition) -> ReadingBatch:
