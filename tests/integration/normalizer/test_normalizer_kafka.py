@@ -1,5 +1,6 @@
-"""The normalizer as a real Faust worker on a real broker: typed batches out, bad records to the DLQ,
-and no reading lost when the worker is SIGKILLed in the middle of a stream."""
+"""The normalizer as a real Faust worker on a real broker: typed batches out, bad records to the DLQ, no
+reading lost when the worker is SIGKILLed in the middle of a stream, and no offset committed past a raw
+message whose readings the broker refused."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from aiokafka import TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from meterflow_contracts import DLQ, RAW, READINGS, RawBatch, SourcePosition
-from meterflow_harness.kafka import produce, read_all, read_until
+from meterflow_harness.kafka import GroupProbe, produce, read_all, read_until
 from meterflow_harness.metrics import metric_value
 from meterflow_harness.pipeline import Pipeline, Topics
 from meterflow_harness.processes import ServiceProcess
 from meterflow_harness.servers import Servers
-from meterflow_harness.waiting import wait_until
+from meterflow_harness.waiting import eventually, wait_until
 
 pytestmark = pytest.mark.integration
 START = datetime(2023, 2, 1, tzinfo=UTC)
@@ -110,11 +114,19 @@ async def test_sigkill_mid_stream_loses_nothing(servers: Servers, topics: Topics
     await produce(servers.kafka, topics.raw, messages)
     expected = len(meters) * chunks * per_chunk
 
-    for _ in range(2):
+    for kill in (1, 2):
         worker = normalizer()
+
+        def reached(worker: ServiceProcess = worker) -> bool:
+            # The worker's own counter, scraped quickly: re-reading the topic is too slow to catch it mid-way.
+            return metric_value(worker.metrics(), "meterflow_normalizer_readings_total") >= expected // 4
+
         # Let it get part of the way, then kill it without any chance to flush or commit.
-        await read_until(servers.kafka, topics.readings, lambda r: len(r) >= 20, timeout=60)
+        wait_until(reached, 120, f"a quarter of the readings published before kill {kill}", interval=0.02)
         worker.kill()
+        # A dead worker publishes nothing more: what is on the topic now is what it got done.
+        arrived = len(readings_of(await read_all(servers.kafka, topics.readings)))
+        assert arrived < expected, f"kill {kill} came after the stream was normalized: nothing left to recover"
     normalizer()
 
     def complete(records: list[Any]) -> bool:
@@ -154,3 +166,102 @@ def test_readiness_and_metrics_endpoints(normalizer: Any) -> None:
     wait_until(lambda: httpx.get(f"{service.ops_url}/readyz").status_code == 200, 60, "normalizer ready")
     assert json.loads(httpx.get(f"{service.ops_url}/healthz").text) == {"status": "ok"}
     assert "meterflow_normalizer_records_total" in service.metrics()
+
+
+async def set_topic_config(bootstrap: str, topic: str, **config: str) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        (response,) = await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, configs=config)])
+        errors = [(code, message) for code, message, *_ in response.resources if code != 0]
+        assert not errors, f"altering {topic}: {errors}"
+    finally:
+        await admin.close()
+
+
+async def committed_offset(bootstrap: str, group: str, tp: TopicPartition) -> int:
+    """The group's next offset to read on ``tp`` (-1 before its first commit)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        committed = await admin.list_consumer_group_offsets(group, partitions=[tp])
+    finally:
+        await admin.close()
+    done = committed.get(tp)
+    return done.offset if done is not None else -1
+
+
+async def test_a_refused_send_holds_the_offset_until_the_broker_accepts(
+    servers: Servers, topics: Topics, normalizer: Any
+) -> None:
+    muid = str(uuid.uuid4())
+    # A few readings fit in 2,000 bytes; the 400 of the middle message make a batch the broker refuses.
+    await set_topic_config(servers.kafka, topics.readings, **{"max.message.bytes": "2000"})
+    sizes = [(0, 2), (2, 400), (402, 2)]
+    await produce(
+        servers.kafka,
+        topics.raw,
+        [raw_message("k.json", c, meter_records(muid, first, n)) for c, (first, n) in enumerate(sizes)],
+    )
+    first, refused, _ = await read_all(servers.kafka, topics.raw)
+    assert first.partition == refused.partition  # one key, one partition, in order
+    tp = TopicPartition(topics.raw, refused.partition)
+    group = f"normalizer{topics.suffix}"
+    service = normalizer()
+
+    def retries() -> float:
+        return metric_value(service.metrics(), "meterflow_normalizer_raw_batch_retries_total")
+
+    # The first message is done and committed; the refused one is retried and its offset is never passed.
+    async def committed_up_to_refused() -> bool:
+        return await committed_offset(servers.kafka, group, tp) == refused.offset
+
+    await eventually(committed_up_to_refused, 60, "the offset of the refused message committed", alive=[service])
+    seen = retries()
+    assert seen >= 1
+    wait_until(lambda: retries() >= seen + 2, 60, "two more retries of the refused message")
+    assert await committed_offset(servers.kafka, group, tp) == refused.offset
+    assert len(readings_of(await read_all(servers.kafka, topics.readings))) == 2
+
+    # Once the topic accepts the batch, the same worker delivers it and everything after it.
+    await set_topic_config(servers.kafka, topics.readings, **{"max.message.bytes": str(1024 * 1024)})
+    expected = readings_of_records(meter_records(muid, 0, 404))
+    arrived = await read_until(servers.kafka, topics.readings, lambda r: readings_of(r) >= expected, timeout=120)
+    assert readings_of(arrived) == expected
+    async with GroupProbe(servers.kafka, group, topics.raw) as probe:
+        await eventually(probe.caught_up, 60, "the whole raw topic committed", alive=[service])
+    assert not await read_all(servers.kafka, topics.dlq)
+
+
+async def test_a_worker_stopped_while_a_send_is_refused_exits_and_commits_nothing_of_it(
+    servers: Servers, topics: Topics, normalizer: Any
+) -> None:
+    muid = str(uuid.uuid4())
+    await set_topic_config(servers.kafka, topics.readings, **{"max.message.bytes": "2000"})
+    await produce(servers.kafka, topics.raw, [raw_message("k.json", 0, meter_records(muid, 0, 400))])
+    (refused,) = await read_all(servers.kafka, topics.raw)
+    tp = TopicPartition(topics.raw, refused.partition)
+    group = f"normalizer{topics.suffix}"
+    service = normalizer()
+    wait_until(
+        lambda: metric_value(service.metrics(), "meterflow_normalizer_raw_batch_retries_total") >= 2,
+        60,
+        "the refused raw message retried",
+    )
+
+    # A stop does not wait for the message in hand (it would wait for good) and does not commit it.
+    assert service.stop(timeout=30) == 0
+    assert await committed_offset(servers.kafka, group, tp) <= refused.offset
+
+    await set_topic_config(servers.kafka, topics.readings, **{"max.message.bytes": str(1024 * 1024)})
+    normalizer()
+    expected = readings_of_records(meter_records(muid, 0, 400))
+    arrived = await read_until(servers.kafka, topics.readings, lambda r: readings_of(r) >= expected, timeout=120)
+    assert readings_of(arrived) == expected
+
+
+def readings_of_records(records: list[dict[str, Any]]) -> set[tuple[str, str, datetime, float]]:
+    return {
+        (r["tags"]["muid"], "1-0:1.29.0*255", datetime.fromisoformat(r["timestamp"]), r["0100011D00FF"])
+        for r in records
+    }

@@ -11,6 +11,8 @@ can help::
     │   ├── ObjectGone                  the listed object version vanished (retriable)
     │   ├── ObjectUnreadable            S3 refuses to read one object (retriable, next poll)
     │   └── MalformedObject             not JSON, or not {"data": [...]} (not retriable)
+    ├── meterflow_normalizer.errors
+    │   └── RecordRejected              one record or channel is bad; carries its DLQ reason (not retriable)
     └── meterflow_writer.errors
         └── DatabaseError               a database operation failed (retriable)
             └── RowsRejected            the database refused the rows themselves (not retriable)

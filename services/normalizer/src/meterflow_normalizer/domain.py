@@ -1,38 +1,48 @@
 """Pure normalization: raw source records -> typed reading batches per meter and channel, plus dead letters.
 
-No I/O here; the Faust agent in main.py feeds raw batches in and publishes what comes out.
+No I/O here; the Faust agent in main.py feeds raw batches in and publishes what comes out. Every record is
+judged on its own (docs/contracts.md, "Validation"): a bad record, or a bad channel of a record, becomes a
+dead letter with its reason, and any other exception raised while reading one record is caught and
+dead-lettered as ``unexpected_error``, so one hostile record never costs the rest of its batch.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import math
+import operator
+from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, Final
 from uuid import UUID
 
-from meterflow_contracts import DeadLetter, DlqReason, RawBatch, ReadingBatch, SourcePosition
-from meterflow_obis import ObisError, ObisInfo, decode
+from meterflow_contracts import RAW, DeadLetter, DlqReason, RawBatch, ReadingBatch, SourcePosition
+from meterflow_kit.dead_letters import MAX_ERROR_CHARS
+from meterflow_obis import ObisError, ObisInfo, decode, forbids_negative, is_energy, validate
+
+from meterflow_normalizer.errors import RecordRejected
 
 # Keys of a source record that are not OBIS channels.
 _ENVELOPE_KEYS = frozenset({"measurement", "timestamp", "tags"})
 _MEASUREMENTS = frozenset({"energy", "power"})
 
-
-class RecordRejected(Exception):
-    """A record, or one channel of it, that cannot be trusted; carries its DLQ reason."""
-
-    def __init__(self, reason: DlqReason, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-
+# Readings before smart meters existed, or ahead of the clock by more than a clock skew and a time zone,
+# are typing errors of a source, not data.
+EARLIEST: Final = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_AHEAD: Final = timedelta(days=2)
+# Load-profile intervals that divide an hour sit on the UTC grid in every whole-hour time zone; coarser
+# ones (daily registers) follow local midnight, so their grid is not checked. Every UTC hour starts on a
+# multiple of such an interval in epoch seconds, so a timestamp's minutes and seconds tell its place.
+_GRID_PERIOD_S: Final = 3_600
 
 # (muid text, OBIS hex, measurement): plain strings hash far faster than UUIDs or dataclasses,
 # and this key is looked up once per reading.
 _ChannelKey = tuple[str, str, str]
+# One reading while a batch is built: value, quality, record index, source OBIS key.
+_Reading = tuple[float, str, int, str]
 
 
 @dataclass(slots=True)
@@ -40,9 +50,9 @@ class _Channel:
     muid: UUID
     measurement: str
     info: ObisInfo
-    # ts -> (value, quality, record index) so duplicates inside one batch are detected.
-    readings: dict[datetime, tuple[float, str, int]] = field(default_factory=dict)
-    conflicts: set[datetime] = field(default_factory=set)
+    energy: bool
+    forbids_negative: bool
+    readings: dict[datetime, _Reading] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -56,65 +66,142 @@ class NormalizeResult:
         return sum(len(b.readings) for b in self.batches)
 
 
+def decode_raw(value: bytes) -> RawBatch:
+    """The raw batch of a message; raises ValueError when it is none. orjson reads it fast but refuses
+    numbers beyond a double (``1e400``, a 400-digit integer) and the NaN/Infinity literals; the standard
+    library's parser reads those too, so one such record costs only itself (a ``non_finite_value`` dead
+    letter), not the whole message."""
+    try:
+        return RAW.deserialize(value)
+    except ValueError as error:
+        try:
+            return RawBatch.model_validate(json.loads(value))
+        except ValueError:
+            raise error from None
+
+
 def normalize(raw: RawBatch, *, now: datetime | None = None) -> NormalizeResult:
     """Decode every record of a raw batch; bad records become dead letters, good ones still go through."""
-    failed_at = now or datetime.now(UTC)
-    channels: dict[_ChannelKey, _Channel] = {}
-    dead: list[DeadLetter] = []
+    return _BatchNormalizer(raw, now or datetime.now(UTC)).run()
 
-    def reject(record: Any, error: RecordRejected) -> None:
-        dead.append(
+
+class _BatchNormalizer:
+    """The state of one raw batch while its records are read: channels so far and dead letters."""
+
+    def __init__(self, raw: RawBatch, now: datetime) -> None:
+        self.raw = raw
+        self.now = now
+        self.latest = now + MAX_AHEAD
+        self.channels: dict[_ChannelKey, _Channel] = {}
+        self.dead: list[DeadLetter] = []
+
+    def run(self) -> NormalizeResult:
+        for index, record in enumerate(self.raw.records):
+            try:
+                self.add_record(index, record)
+            except RecordRejected as error:
+                self.reject(record, error)
+            except Exception as error:  # one record must never cost the others
+                self.reject(record, unexpected(error))
+        batches: list[ReadingBatch] = []
+        for channel in self.channels.values():
+            if channel.energy:
+                self.drop_off_grid(channel)
+            if channel.readings:
+                batches.append(build_batch(channel, self.raw.source))
+        return NormalizeResult(batches=batches, dead_letters=self.dead, records_in=len(self.raw.records))
+
+    def reject(self, record: Any, error: RecordRejected) -> None:
+        self.dead.append(
             DeadLetter(
                 reason=error.reason,
                 message=error.message,
                 stage="normalizer",
                 record=record,
-                source=raw.source,
-                failed_at=failed_at,
+                source=self.raw.source,
+                failed_at=self.now,
             )
         )
 
-    for index, record in enumerate(raw.records):
-        try:
-            muid, ts, measurement, quality = parse_envelope(record)
-        except RecordRejected as error:
-            reject(record, error)
-            continue
+    def add_record(self, index: int, record: Any) -> None:
+        muid, ts, measurement, quality = parse_envelope(record, self.latest)
         if len(record) <= len(_ENVELOPE_KEYS):
-            reject(record, RecordRejected(DlqReason.NO_READINGS, "record has no OBIS value key"))
-            continue
+            raise RecordRejected(DlqReason.NO_READINGS, "record has no OBIS value key")
+        muid_text = record["tags"]["muid"]
+        # Inlined lookups: this loop runs once per reading, the normalizer's hottest path.
+        channels = self.channels
         for obis_key in record.keys() - _ENVELOPE_KEYS:
             try:
                 info = decode_channel(obis_key)
-                value = parse_value(obis_key, record[obis_key])
+                channel = channels.get((muid_text, info.hex, measurement))
+                if channel is None:
+                    channel = self.new_channel(muid_text, muid, measurement, info)
+                value = parse_value(obis_key, record[obis_key], channel.forbids_negative)
+                reading = (value, quality, index, obis_key)
+                previous = channel.readings.get(ts)
+                if previous is None:
+                    channel.readings[ts] = reading
+                else:
+                    self.add_repeat(channel, ts, previous, reading)
             except RecordRejected as error:
-                reject({k: v for k, v in record.items() if k in _ENVELOPE_KEYS or k == obis_key}, error)
-                continue
-            key = (record["tags"]["muid"], info.hex, measurement)
-            channel = channels.get(key)
-            if channel is None:
-                channel = channels[key] = _Channel(muid, measurement, info)
-            add_reading(channel, ts, value, quality, index)
+                self.reject(channel_evidence(record, obis_key), error)
+            except Exception as error:  # nor one channel the record's others
+                self.reject(channel_evidence(record, obis_key), unexpected(error))
 
-    batches: list[ReadingBatch] = []
-    for channel in channels.values():
-        for ts in sorted(channel.conflicts):
-            _, _, index = channel.readings.pop(ts)
-            reject(
-                raw.records[index],
-                RecordRejected(
-                    DlqReason.DUPLICATE_CONFLICT,
-                    f"timestamp {ts.isoformat()} appears more than once for meter {channel.muid} "
-                    f"channel {channel.info.obis} with different values; none of them was kept",
-                ),
-            )
-        if channel.readings:
-            batches.append(build_batch(channel, raw.source))
-    return NormalizeResult(batches=batches, dead_letters=dead, records_in=len(raw.records))
+    def new_channel(self, muid_text: str, muid: UUID, measurement: str, info: ObisInfo) -> _Channel:
+        channel = _Channel(muid, measurement, info, is_energy(info), forbids_negative(info))
+        self.channels[(muid_text, info.hex, measurement)] = channel
+        return channel
+
+    def add_repeat(self, channel: _Channel, ts: datetime, previous: _Reading, reading: _Reading) -> None:
+        """A second reading of a channel at the same time: an exact repeat is harmless and kept once; another
+        value means the later record of the object is the source's last word, so it wins and the earlier one
+        goes to the DLQ as evidence."""
+        if (previous[0], previous[1]) == (reading[0], reading[1]):
+            return
+        channel.readings[ts] = reading
+        self.reject(
+            channel_evidence(self.raw.records[previous[2]], previous[3]),
+            RecordRejected(
+                DlqReason.DUPLICATE_CONFLICT,
+                f"timestamp {ts.isoformat()} appears again for meter {channel.muid} channel "
+                f"{channel.info.obis} with another value in record {reading[2]} of the batch, which was kept",
+            ),
+        )
+
+    def drop_off_grid(self, channel: _Channel) -> None:
+        stamps = sorted(channel.readings)
+        steps = Counter(map(operator.sub, stamps[1:], stamps[:-1]))
+        interval = grid_interval_s(steps)
+        if interval is None or all_on_grid(stamps[0], steps, interval):
+            return
+        for ts in stamps:
+            if off_grid(ts, interval):
+                _, _, index, obis_key = channel.readings.pop(ts)
+                self.reject(
+                    channel_evidence(self.raw.records[index], obis_key),
+                    RecordRejected(
+                        DlqReason.OFF_GRID_TIMESTAMP,
+                        f"timestamp {ts.isoformat()} is not on the {interval} s grid of channel "
+                        f"{channel.info.obis} of meter {channel.muid}",
+                    ),
+                )
 
 
-def parse_envelope(record: Any) -> tuple[UUID, datetime, str, str]:
-    """Return muid, interval start (UTC), measurement and quality of a record, or reject it."""
+def unexpected(error: Exception) -> RecordRejected:
+    return RecordRejected(DlqReason.UNEXPECTED_ERROR, f"normalizing failed: {error!r}"[:MAX_ERROR_CHARS])
+
+
+def channel_evidence(record: Any, obis_key: str) -> Any:
+    """The record cut down to its envelope and one channel: the evidence of that channel's dead letter."""
+    if not isinstance(record, dict):
+        return record
+    return {k: v for k, v in record.items() if k in _ENVELOPE_KEYS or k == obis_key}
+
+
+def parse_envelope(record: Any, latest: datetime) -> tuple[UUID, datetime, str, str]:
+    """Return muid, interval start (UTC), measurement and quality of a record, or reject it. A timestamp
+    after ``latest`` is out of range."""
     if not isinstance(record, dict):
         raise RecordRejected(DlqReason.INVALID_SHAPE, f"record is a {type(record).__name__}, not an object")
     measurement = record.get("measurement")
@@ -128,6 +215,12 @@ def parse_envelope(record: Any) -> tuple[UUID, datetime, str, str]:
         raise RecordRejected(DlqReason.MISSING_MUID, "record has no tags object with a muid")
     muid = parse_muid(tags.get("muid"))
     ts = parse_timestamp(record.get("timestamp"))
+    if not EARLIEST <= ts <= latest:
+        raise RecordRejected(
+            DlqReason.TIMESTAMP_OUT_OF_RANGE,
+            f"timestamp {ts.isoformat()} is before {EARLIEST.date()} or more than {MAX_AHEAD.days} days "
+            "ahead of the normalizer's clock",
+        )
     quality = tags.get("quality", "unknown")
     if not isinstance(quality, str) or not quality:
         raise RecordRejected(DlqReason.INVALID_SHAPE, f"tags.quality must be a non-empty string, got {quality!r}")
@@ -165,34 +258,60 @@ def parse_timestamp(value: Any) -> datetime:
     if ts.tzinfo is None:
         # The source promises UTC with a 'Z'; a naive time could be any zone, so it is not trusted.
         raise RecordRejected(DlqReason.INVALID_TIMESTAMP, f"timestamp {value!r} has no UTC offset")
-    return ts.astimezone(UTC)
+    try:
+        return ts.astimezone(UTC)
+    except (OverflowError, ValueError):
+        # 0001-01-01T00:00+05:00 is a valid text whose UTC time falls before year 1.
+        raise RecordRejected(DlqReason.INVALID_TIMESTAMP, f"timestamp {value!r} has no UTC equivalent") from None
 
 
 @lru_cache(maxsize=4_096)
 def decode_channel(obis_key: str) -> ObisInfo:
     try:
-        return decode(obis_key)
+        return decode(validate(obis_key))
     except ObisError as error:
         raise RecordRejected(DlqReason.INVALID_OBIS, f"key {obis_key!r} is not an OBIS code: {error}") from None
 
 
-def parse_value(obis_key: str, value: Any) -> float:
+def parse_value(obis_key: str, value: Any, forbid_negative: bool = False) -> float:
     # bool is an int subclass in Python, but true/false is no meter reading.
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise RecordRejected(DlqReason.INVALID_VALUE, f"value of {obis_key} must be a number, got {value!r}")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond any double, as a streaming JSON parser may deliver
+        raise RecordRejected(DlqReason.NON_FINITE_VALUE, f"value of {obis_key} does not fit a double") from None
     if not math.isfinite(number):
         raise RecordRejected(DlqReason.NON_FINITE_VALUE, f"value of {obis_key} is {value!r}")
+    if forbid_negative and number < 0:
+        raise RecordRejected(
+            DlqReason.NEGATIVE_ENERGY, f"value of {obis_key} is {value!r}, but a register or interval never shrinks"
+        )
     return number
 
 
-def add_reading(channel: _Channel, ts: datetime, value: float, quality: str, index: int) -> None:
-    previous = channel.readings.get(ts)
-    if previous is None:
-        channel.readings[ts] = (value, quality, index)
-    elif (previous[0], previous[1]) != (value, quality):
-        channel.conflicts.add(ts)
-    # An exact repeat of a reading is harmless: it is kept once.
+def grid_interval_s(steps: Counter[timedelta]) -> int | None:
+    """The capture period of an energy channel from the steps between its sorted timestamps: the most
+    frequent step that divides an hour (the shorter one on a tie), or None when there is none. The most
+    frequent, not the smallest, so that one off-grid reading cannot redefine the grid of thousands."""
+    candidates = [
+        (count, -step.seconds)
+        for step, count in steps.items()
+        if not step.days and not step.microseconds and step.seconds and _GRID_PERIOD_S % step.seconds == 0
+    ]
+    return -max(candidates)[1] if candidates else None
+
+
+def off_grid(ts: datetime, interval_s: int) -> bool:
+    return bool(ts.microsecond or (ts.minute * 60 + ts.second) % interval_s)
+
+
+def all_on_grid(first: datetime, steps: Counter[timedelta], interval_s: int) -> bool:
+    """Whether every timestamp is on the grid, from the first and the few distinct steps: no loop over the
+    readings in the usual case."""
+    return not off_grid(first, interval_s) and all(
+        not step.microseconds and step.seconds % interval_s == 0 for step in steps
+    )
 
 
 def build_batch(channel: _Channel, source: SourcePosition) -> ReadingBatch:
@@ -209,9 +328,9 @@ def build_batch(channel: _Channel, source: SourcePosition) -> ReadingBatch:
         unit=info.unit,
         measurement=channel.measurement,
         interval_s=infer_interval_s([ts for ts, _ in ordered]),
-        readings=[(ts, value, quality) for ts, (value, quality, _) in ordered],
+        readings=[(ts, reading[0], reading[1]) for ts, reading in ordered],
         # The record's index in the object: with the object's last-modified time, the reading's version.
-        record_indexes=[source.record_start + index for _, (_, _, index) in ordered],
+        record_indexes=[source.record_start + reading[2] for _, reading in ordered],
         source=source,
     )
 

@@ -2,18 +2,41 @@
 
 Run it with ``meterflow-normalizer`` (settings from NORMALIZER_* / KAFKA_BOOTSTRAP_SERVERS).
 Scale out by starting more workers: they share the raw topic's partitions in one consumer group.
+
+A raw message's offset is committed only once all it produced is on the broker. Two Faust defaults would
+break that, so the agent does without them:
+
+* Faust acks an event when its stream generator is finalized, also after the agent body raised, and the
+  next commit then covers work that never happened. The agent acks by hand (``stream.noack()``), after
+  ``handle_raw`` returned.
+* A send returns a future and Faust's producer flush before a commit waits for it without looking at the
+  outcome (``stream_publish_on_commit`` only moves the sends to commit time, with the same blind wait).
+  ``handle_raw`` awaits every delivery, so a refused send raises before the event is acked.
+
+When a raw message fails (a send the broker refuses, or any exception outside one record: one bad record
+is only dead-lettered, see domain.py), the agent retries that message in place with capped backoff rather
+than crashing the worker: a crash would restart on the same message anyway, not every deployment restarts
+a crashed worker, and retrying heals by itself once the broker accepts again (a topic re-created, a size
+limit raised). Meanwhile the partition's offset stays put, the retries are counted in
+``meterflow_normalizer_raw_batch_retries_total`` and the consumer lag grows, which is what to alert on.
+A worker asked to stop, or whose partitions were reassigned meanwhile, gives the message up unacked: the
+next owner of its partition starts from it. For the same reason a stop or a rebalance does not wait for
+the message in hand (``stream_wait_empty`` off): it commits what is acked, and the message is handled
+again by whoever owns the partition next.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, cast
 
 import faust
 import structlog
 from aiokafka.errors import KafkaError
 from meterflow_contracts import DLQ, RAW, READINGS, RawBatch
+from meterflow_kit.backoff import backoff_delays
 from meterflow_kit.dead_letters import invalid_message
 from meterflow_kit.lag import GroupLagExporter
 from meterflow_kit.logs import configure_logging
@@ -21,7 +44,7 @@ from meterflow_kit.topic_check import check_topics
 
 from meterflow_normalizer import metrics
 from meterflow_normalizer.config import Settings
-from meterflow_normalizer.domain import NormalizeResult, normalize
+from meterflow_normalizer.domain import NormalizeResult, decode_raw, normalize
 from meterflow_normalizer.fencing import GenerationFence
 
 log = structlog.get_logger("meterflow.normalizer")
@@ -48,6 +71,9 @@ def create_app(settings: Settings) -> faust.App:
         broker_commit_every=100,
         broker_commit_interval=1.0,
         broker_session_timeout=settings.kafka.session_timeout_s,
+        # Only finished work is acked (see the module docstring), so a rebalance or a stop has nothing to
+        # wait for; waiting would hang for good on a raw message whose sends the broker refuses.
+        stream_wait_empty=False,
     )
     raw_topic = app.topic(settings.raw_topic, key_type=bytes, value_type=bytes, value_serializer="raw")
     readings_topic = app.topic(settings.readings_topic, key_serializer="raw", value_serializer="raw")
@@ -56,11 +82,10 @@ def create_app(settings: Settings) -> faust.App:
     # Concurrency 1: higher agent concurrency can lose messages on a crash (faust-streaming issue 606).
     @app.agent(raw_topic, concurrency=1)
     async def normalize_raw(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
-            started = time.perf_counter()
-            key = event.key if isinstance(event.key, bytes) else b""
-            await handle_raw(event.value, key, readings_topic, dlq_topic)
-            metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+        manual = cast(faust.Stream[bytes], stream).noack()  # StreamT does not declare noack
+        async for event in manual.events():
+            if await handle_until_done(app, event, readings_topic, dlq_topic):
+                await manual.ack(event)
 
     async def export_lag() -> None:
         await export_lag_forever(settings)
@@ -78,12 +103,38 @@ def create_app(settings: Settings) -> faust.App:
     return app
 
 
+async def handle_until_done(
+    app: faust.App, event: faust.EventT[bytes], readings_topic: faust.TopicT, dlq_topic: faust.TopicT
+) -> bool:
+    """Handle one raw message until it succeeds (True: ack it). False when a rebalance took its partition
+    meanwhile, and an error when the worker stops first: either way it stays unacked, its offset uncommitted."""
+    key = event.key if isinstance(event.key, bytes) else b""
+    message = event.message
+    delays = backoff_delays(base=0.5, cap=30.0)
+    while True:
+        started = time.perf_counter()
+        try:
+            await handle_raw(event.value, key, readings_topic, dlq_topic)
+        except Exception as error:
+            if app.should_stop:
+                raise
+            where = {"topic": message.topic, "partition": message.partition, "offset": message.offset}
+            if message.generation_id != app.consumer_generation_id:
+                log.warning("raw message failed; given up after a rebalance, its next owner redoes it", **where)
+                return False
+            metrics.RAW_BATCH_RETRIES.inc()
+            log.error("raw message failed; retrying it, its offset stays uncommitted", error=repr(error)[:500], **where)
+            await asyncio.sleep(next(delays))
+            continue
+        metrics.BATCH_SECONDS.observe(time.perf_counter() - started)
+        return True
+
+
 async def handle_raw(value: bytes | None, key: bytes, readings_topic: faust.TopicT, dlq_topic: faust.TopicT) -> None:
-    """Validate, normalize and publish one raw batch. Sends attach to the event, so Faust commits the
-    raw offset only after they are acknowledged (the producer is flushed before every commit)."""
-    metrics.RAW_BATCHES.inc()
+    """Validate, normalize and publish one raw batch; return only once the broker acknowledged every send,
+    and raise if it refused one (the caller then retries the whole batch: duplicates are allowed)."""
     try:
-        raw = RAW.deserialize(value or b"")
+        raw = decode_raw(value or b"")
     except ValueError as error:
         await publish_invalid_message(value, key, str(error), dlq_topic)
         return
@@ -92,24 +143,28 @@ async def handle_raw(value: bytes | None, key: bytes, readings_topic: faust.Topi
         log.warning("raw batch of a stale poller leader refused", key=raw.source.key, generation=raw.source.generation)
         return
     result = normalize(raw)
+    deliveries: list[Awaitable[Any]] = []
     for batch in result.batches:
         batch_key, batch_value = READINGS.serialize(batch)
-        await readings_topic.send(key=batch_key, value=batch_value)
+        deliveries.append(await readings_topic.send(key=batch_key, value=batch_value))
     for dead in result.dead_letters:
         dead_key, dead_value = DLQ.serialize(dead, raw.source.key)
-        await dlq_topic.send(key=dead_key, value=dead_value)
+        deliveries.append(await dlq_topic.send(key=dead_key, value=dead_value))
+    await asyncio.gather(*deliveries)
     record_result(result, raw)
 
 
 async def publish_invalid_message(value: bytes | None, key: bytes, error: str, dlq_topic: faust.TopicT) -> None:
     dead = invalid_message("normalizer", RAW, value, error)
     dead_key, dead_value = DLQ.serialize(dead, key)
-    await dlq_topic.send(key=dead_key, value=dead_value)
+    await (await dlq_topic.send(key=dead_key, value=dead_value))
+    metrics.RAW_BATCHES.inc()
     metrics.DLQ_RECORDS.labels(reason=dead.reason.value).inc()
     log.warning("invalid raw message", reason=dead.reason.value)
 
 
 def record_result(result: NormalizeResult, raw: RawBatch) -> None:
+    metrics.RAW_BATCHES.inc()
     metrics.RECORDS_IN.inc(result.records_in)
     metrics.READINGS_OUT.inc(result.readings_out)
     metrics.BATCHES_OUT.inc(len(result.batches))

@@ -5,6 +5,10 @@ from __future__ import annotations
 from prometheus_client import Counter, Gauge, Histogram
 
 RAW_BATCHES = Counter("meterflow_normalizer_raw_batches_total", "Raw batches consumed.")
+RAW_BATCH_RETRIES = Counter(
+    "meterflow_normalizer_raw_batch_retries_total",
+    "Raw batches handled again after a failure (a send the broker refused, an unexpected error).",
+)
 RECORDS_IN = Counter("meterflow_normalizer_records_total", "Source records consumed.")
 READINGS_OUT = Counter("meterflow_normalizer_readings_total", "Typed readings published.")
 BATCHES_OUT = Counter("meterflow_normalizer_reading_batches_total", "Reading batches published.")
