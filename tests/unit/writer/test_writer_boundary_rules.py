@@ -124,3 +124,20 @@ def test_several_reasons_in_one_message_give_one_dead_letter_each() -> None:
 def test_nothing_left_means_nothing_to_write() -> None:
     made = with_reading(batch([1.0]), 0, value=math.nan)
     assert screen(made, NOW).kept is None
+
+
+def test_the_writer_agrees_with_the_normalizer_on_net_energy_and_daily_registers() -> None:
+    # Net energy (C = 16) is negative whenever export exceeds import; a daily register read at local midnight
+    # (23:00 UTC in winter in Zurich) has an interval that divides no hour, so it has no UTC grid to be off.
+    net = batch([1.0, -2.0], obis="1-0:16.29.0*255")
+    assert screen(net, NOW).kept is net
+    daily = batch([5.0, 6.0], obis="1-0:1.8.0*255", start=datetime(2026, 1, 1, 23, tzinfo=UTC))
+    daily = daily.model_copy(
+        update={
+            "interval_s": 86_400,
+            "readings": [
+                (datetime(2026, 1, 1 + i, 23, tzinfo=UTC), v, q) for i, (_, v, q) in enumerate(daily.readings)
+            ],
+        }
+    )
+    assert screen(daily, NOW).kept is daily

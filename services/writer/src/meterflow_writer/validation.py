@@ -5,8 +5,9 @@ values). Pure: a message in, the message cut down to its good readings and the d
 Rules, each with its DLQ reason: an ``obis`` that is not the normalized form of a valid code rejects the
 whole message (invalid_obis); per reading, a NaN or infinite value (non_finite_value, so NaN never reaches
 the plain-PostgreSQL hourly rollup, which adds and subtracts), a timestamp before 2000 or more than two days
-after now (timestamp_out_of_range), a negative value on an energy register or interval delta
-(negative_energy), an energy timestamp off its channel's interval grid (off_grid_timestamp).
+after now (timestamp_out_of_range), a negative value on an energy register or interval delta, net energy
+excepted (negative_energy, meterflow_obis.forbids_negative), an energy timestamp off its channel's interval
+grid where that interval divides an hour (off_grid_timestamp). The same rules as the normalizer's.
 """
 
 from __future__ import annotations
@@ -18,17 +19,16 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 
 from meterflow_contracts import DeadLetter, DlqReason, Reading, ReadingBatch
-from meterflow_obis import ObisError, parse
-from meterflow_obis.validity import is_valid
+from meterflow_obis import ObisError, decode, forbids_negative, is_valid, parse
 
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 FUTURE_SLACK = timedelta(days=2)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 ZERO = timedelta(0)
 DAY_SECONDS = 86_400
-# OBIS group D of an energy channel whose values cannot be negative: 8 = register (time integral from
-# the start), 29 = load-profile delta (time integral over one capture period).
-_NON_NEGATIVE_D = frozenset({8, 29})
+# Only capture periods that divide an hour define a UTC grid (the normalizer's rule): a daily register read
+# at local midnight is on no UTC-day grid.
+GRID_PERIOD_S = 3_600
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +46,7 @@ class Screened:
 @dataclass(frozen=True, slots=True)
 class _Channel:
     valid: bool
-    d: int
+    no_negative: bool
 
 
 @lru_cache(maxsize=4_096)
@@ -54,8 +54,9 @@ def _channel(obis: str) -> _Channel:
     try:
         code = parse(obis)
     except (ObisError, TypeError):
-        return _Channel(valid=False, d=-1)
-    return _Channel(valid=code.normalized == obis and is_valid(code), d=code.d)
+        return _Channel(valid=False, no_negative=False)
+    valid = code.normalized == obis and is_valid(code)
+    return _Channel(valid=valid, no_negative=valid and forbids_negative(decode(code)))
 
 
 def screen(batch: ReadingBatch, now: datetime) -> Screened:
@@ -66,8 +67,9 @@ def screen(batch: ReadingBatch, now: datetime) -> Screened:
         detail = f"obis {batch.obis!r} is not the normalized form of a valid OBIS code"
         return Screened(None, [_dead_letter(batch, DlqReason.INVALID_OBIS, detail, range(len(batch.readings)), now)])
     energy = batch.quantity.endswith("_energy")
-    no_negative = energy and channel.d in _NON_NEGATIVE_D
-    interval = batch.interval_s if energy and batch.interval_s and batch.interval_s > 0 else None
+    no_negative = channel.no_negative
+    on_grid = energy and batch.interval_s and batch.interval_s > 0 and GRID_PERIOD_S % batch.interval_s == 0
+    interval = batch.interval_s if on_grid else None
     latest = now + FUTURE_SLACK
     bad: dict[DlqReason, list[int]] = {}
     for index in _failing(batch.readings, latest, no_negative, interval):
