@@ -231,6 +231,7 @@ class Fleet:
     held_back: dict[str, bytes] = field(default_factory=dict)
     expected: dict[Key, float] = field(default_factory=dict)
     planted: Counter[tuple[str, str]] = field(default_factory=Counter)
+    # (key, body, readings) of corrected objects: under the original's key, or a new one.
     corrections: list[tuple[str, bytes, dict[Key, float]]] = field(default_factory=list)
 
 
@@ -295,9 +296,12 @@ def make_fleet(config: ChaosConfig, rng: random.Random) -> Fleet:
             held += len(readings)
         else:
             fleet.objects[key] = body(source)
-    for house in corrected_houses:
+    for n, house in enumerate(corrected_houses):
         source = corrected(list(records(house, START, config.days, config.seed)))
-        fleet.corrections.append((f"fleet/{house.muid}.json", body(source), readings_of(source)))
+        # Every other correction comes under a new key: only the source order (the object's modification
+        # time) then says it is newer than the original, which may be replayed after it.
+        key = f"fleet/{house.muid}.json" if n % 2 == 0 else f"corrections/{house.muid}.json"
+        fleet.corrections.append((key, body(source), readings_of(source)))
     for n in range(config.planted_objects):
         source, expected, reasons = planted_object(rng)
         key = f"planted/bad-{n}.json"
@@ -358,7 +362,8 @@ def wait_for(
 
 
 def schedule(config: ChaosConfig, rng: random.Random, total: int) -> list[tuple[int, str]]:
-    """(rows in the table, event) pairs in table order: each event fires once the table holds that many rows."""
+    """(rows in the table, event) pairs in table order: each event fires once the table holds that many rows.
+    An event is "kill <stage>", "kafka", "postgres" or "correct"."""
     events = (
         ["kill"] * config.kills
         + ["kafka"] * config.kafka_restarts
@@ -366,6 +371,7 @@ def schedule(config: ChaosConfig, rng: random.Random, total: int) -> list[tuple[
         + ["correct"] * config.corrections
     )
     rng.shuffle(events)
+    events = [f"kill {rng.choice(STAGES)}" if event == "kill" else event for event in events]
     shares = sorted(rng.uniform(config.first_share, config.last_share) for _ in events)
     return [(int(share * total), event) for share, event in zip(shares, events, strict=True)]
 
@@ -373,8 +379,8 @@ def schedule(config: ChaosConfig, rng: random.Random, total: int) -> list[tuple[
 def fire(
     event: str, own: OwnServers, pipeline: ChaosPipeline, fleet: Fleet, rng: random.Random, result: ChaosResult, s3: Any
 ) -> None:
-    if event == "kill":
-        kind = rng.choice(STAGES)
+    if event.startswith("kill "):
+        kind = event.removeprefix("kill ")
         rows = table_rows(pipeline.dsn)
         pipeline.services[kind].kill()
         result.kills[kind] += 1

@@ -17,7 +17,7 @@ from bench.chaos import ChaosConfig, run_chaos
 
 pytestmark = pytest.mark.reliability
 SHORT = ChaosConfig(
-    seed=12,
+    seed=5,
     meters=16,
     days=30,
     kills=5,
