@@ -186,11 +186,10 @@ def run_script(script: str, command: str, env: dict[str, str]) -> None:
 
 
 @contextmanager
-def own_servers() -> Iterator[OwnServers]:
+def own_servers(s3_endpoint: str) -> Iterator[OwnServers]:
     """Start the run's Kafka and PostgreSQL; stop them and delete their data afterwards."""
     # /var/tmp: as root, pg.sh runs the server as the postgres user, who cannot enter a private checkout.
     state = Path("/var/tmp") / f"meterflow-chaos-{os.getpid()}"
-    s3 = Servers.from_env().s3_endpoint
     own = OwnServers(
         state,
         {
@@ -200,7 +199,7 @@ def own_servers() -> Iterator[OwnServers]:
             "KAFKA_HEAP_OPTS": "-Xmx384m -Xms384m",
         },
         {"PGPORT": str(free_port()), "MF_PG_DIR": str(state / "pg")},
-        s3,
+        s3_endpoint,
     )
     state.mkdir(parents=True, exist_ok=True)
     os.chmod(state, 0o755)
@@ -491,14 +490,15 @@ def api_answers(pipeline: ChaosPipeline) -> bool:
         return False
 
 
-def run_chaos(config: ChaosConfig, log_dir: Path) -> ChaosResult:
-    """The whole run on servers of its own; returns the computed figures (asserting nothing)."""
+def run_chaos(config: ChaosConfig, log_dir: Path, s3_endpoint: str | None = None) -> ChaosResult:
+    """The whole run on a Kafka and a PostgreSQL of its own and the S3 server at ``s3_endpoint`` (default:
+    MF_S3_ENDPOINT or the local one); returns the computed figures (asserting nothing)."""
     began = time.monotonic()
     rng = random.Random(config.seed)
     result = ChaosResult(seed=config.seed)
     fleet = make_fleet(config, rng)
     log(f"fleet: {len(fleet.objects)} objects, {len(fleet.expected)} readings, {sum(fleet.planted.values())} planted")
-    with own_servers() as own:
+    with own_servers(s3_endpoint or Servers.from_env().s3_endpoint) as own:
         servers = own.servers
         suffix = unique(".chaos")
         asyncio.run(create_topics(servers.kafka, ALL_TOPICS, suffix=suffix))

@@ -174,7 +174,7 @@ def good_objects() -> None:
     name = "good_number_forms"
     meter = muid(name)
     texts = ["0", "0.0", "7", "1.5e-3", "2E2", "0.1234567890123456789", "1e-400"]
-    body = (
+    text = (
         '{"data": ['
         + ",".join(raw_record(meter, iso(DAY + i * STEP), f'"{IMPORT}": {t}') for i, t in enumerate(texts))
         + "]}"
@@ -182,7 +182,7 @@ def good_objects() -> None:
     case(
         name,
         "integers, zero, exponents, more digits than a double holds, an underflow to 0.0",
-        body.encode(),
+        text.encode(),
         [good(meter, IMPORT, iso(DAY + i * STEP), float(t)) for i, t in enumerate(texts)],
     )
 

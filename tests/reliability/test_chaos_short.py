@@ -1,4 +1,4 @@
-"""The chaos run in small (bench/chaos.py; the full one is `make chaos`): 57,600 readings through the real
+"""The chaos run in small (bench/chaos.py; the full one is `make chaos`): 57,616 readings through the real
 pipeline on a Kafka and a PostgreSQL of the run's own while a seeded scheduler SIGKILLs five random stages,
 restarts Kafka and PostgreSQL once each and re-uploads two corrected objects. The table must equal the
 expected one value for value and the DLQ hold exactly the planted bad records."""
@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from meterflow_harness.paths import REPO
+from meterflow_harness.servers import Servers
 
 # bench/ is no package on the path: the repository root makes `bench.chaos` importable, as bench/run.py does.
 sys.path.insert(0, str(REPO))
@@ -30,8 +31,9 @@ SHORT = ChaosConfig(
 )
 
 
-def test_short_chaos_run_loses_duplicates_and_alters_nothing(tmp_path: Path) -> None:
-    result = run_chaos(SHORT, tmp_path / "logs")
+def test_short_chaos_run_loses_duplicates_and_alters_nothing(servers: Servers, tmp_path: Path) -> None:
+    # Only S3 is shared: Kafka and PostgreSQL are the run's own, so it may restart them.
+    result = run_chaos(SHORT, tmp_path / "logs", s3_endpoint=servers.s3_endpoint)
     report = "\n".join(result.lines())
     print(report)
     assert result.expected_readings >= 50_000, report
