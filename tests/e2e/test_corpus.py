@@ -26,6 +26,8 @@ CORPUS = Path(__file__).parents[1] / "corpus"
 MANIFEST = json.loads((CORPUS / "manifest.json").read_text())
 Reading = tuple[str, str, str, float]
 # Lines a service writes only when something broke inside it (a traceback, faust's crashed agent).
+# A dead letter's evidence of a record too large to send: its first 4 KiB as text, with room for the JSON around it.
+EVIDENCE_MAX_BYTES = 8 * 1024
 # How long both consumer groups stay caught up before the comparison goes on without the expected counts.
 QUIET_S = 15
 CRASH_MARKS = ("Traceback (most recent call last)", "crashed", "Agent crash")
@@ -187,7 +189,8 @@ async def test_corpus_files_land_or_go_to_the_dlq_with_their_reason(pipeline: Pi
     letters_total = sum(len(e["dead_letters"]) for e in files) + len(huge["dead_letters"])
     await settle(pipeline, total, letters_total, timeout=300)
 
-    letters = reasons_by_key(await dead_letters(pipeline))
+    all_letters = await dead_letters(pipeline)
+    letters = reasons_by_key(all_letters)
     huge_meter = str(generated_muid("huge_record", 0))
     checks = [
         (f"corpus/{e['file']}", file_meters(e["file"]), manifest_readings(e), Counter(e["dead_letters"])) for e in files
@@ -204,6 +207,10 @@ async def test_corpus_files_land_or_go_to_the_dlq_with_their_reason(pipeline: Pi
     if huge_rows != huge["readings_count"] or huge_letters != Counter(huge["dead_letters"]):
         differences.append(f"{huge['key']}: {huge_rows} readings, dead letters {dict(huge_letters)}")
     differences += [f"{key}: unexpected dead letters {dict(reasons)}" for key, reasons in letters.items()]
+    # The evidence of a record too large for a message is cut (its first 4 KiB), or it could not be sent either.
+    evidence = [len(json.dumps(d.record)) for d in all_letters if d.source is not None and d.source.key == huge["key"]]
+    if any(size > EVIDENCE_MAX_BYTES for size in evidence):
+        differences.append(f"{huge['key']}: evidence of {evidence} bytes, not cut to about 4 KiB")
     assert not differences, f"{len(differences)} of {len(checks) + 1} objects differ:\n" + "\n".join(differences)
     assert await count_all(pipeline.dsn) == total
     assert_no_restart_or_crash(pipeline, pids)
