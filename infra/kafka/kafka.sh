@@ -8,7 +8,8 @@
 #   bash infra/kafka/kafka.sh fetch    # only download the jars
 #
 # Everything it writes lives under <repo>/.local/kafka/ (git-ignored), whatever the cwd.
-# Environment: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093), KAFKA_HEAP_OPTS (-Xmx512m -Xms512m),
+# Environment: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093), KAFKA_STATE_DIR (<repo>/.local/kafka: data,
+# logs, config and pid of a second broker go elsewhere; the jars stay in <repo>/.local/kafka), KAFKA_HEAP_OPTS (-Xmx512m -Xms512m),
 # KAFKA_OPTS (extra JVM flags), KAFKA_START_TIMEOUT (60 s), JAVA_HOME.
 set -euo pipefail
 
@@ -28,8 +29,8 @@ HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xmx512m -Xms512m}
 START_TIMEOUT=${KAFKA_START_TIMEOUT:-60}
 JAVA=${JAVA_HOME:+$JAVA_HOME/bin/}java
 
-STATE_DIR="$REPO_ROOT/.local/kafka"
-LIBS_DIR="$STATE_DIR/libs-$KAFKA_VERSION"
+STATE_DIR="${KAFKA_STATE_DIR:-$REPO_ROOT/.local/kafka}"
+LIBS_DIR="$REPO_ROOT/.local/kafka/libs-$KAFKA_VERSION"
 LIBS_MARKER="$LIBS_DIR/.fetched"
 DATA_DIR="$STATE_DIR/data"
 LOG_DIR="$STATE_DIR/logs"
@@ -67,7 +68,7 @@ cmd_fetch() {
   log "fetching Kafka $KAFKA_VERSION jars from Maven Central into ${LIBS_DIR#"$REPO_ROOT"/}"
   local tmp="$LIBS_DIR.tmp.$$"
   rm -rf "$tmp"
-  mkdir -p "$STATE_DIR"
+  mkdir -p "$STATE_DIR" "$(dirname "$LIBS_DIR")"
   # copy into a temporary folder and rename: an interrupted fetch never leaves a half-filled libs dir
   mkdir -p "$LOG_DIR"
   if ! mvn -q -B -Dstyle.color=never -f "$POM" dependency:copy-dependencies -DincludeScope=runtime \
