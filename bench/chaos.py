@@ -37,7 +37,7 @@ from typing import Any
 import httpx
 import psycopg2
 from meterflow_cli.demo import Household, households, records
-from meterflow_contracts import ALL_TOPICS, CHECKPOINTS, DLQ
+from meterflow_contracts import ALL_TOPICS, CHECKPOINTS, DLQ, TopicDurability
 from meterflow_contracts.admin import create_topics
 from meterflow_harness.kafka import GroupProbe, read_all
 from meterflow_harness.names import unique
@@ -501,7 +501,8 @@ def run_chaos(config: ChaosConfig, log_dir: Path, s3_endpoint: str | None = None
     with own_servers(s3_endpoint or Servers.from_env().s3_endpoint) as own:
         servers = own.servers
         suffix = unique(".chaos")
-        asyncio.run(create_topics(servers.kafka, ALL_TOPICS, suffix=suffix))
+        # Its own broker has one node: one replica, as the local stack.
+        asyncio.run(create_topics(servers.kafka, ALL_TOPICS, suffix=suffix, durability=TopicDurability.single_broker()))
         dsn = asyncio.run(create_database(servers.pg_admin_dsn, unique("mf_chaos_")))
         asyncio.run(migrate(dsn))
         s3 = servers.s3_client()

@@ -6,7 +6,7 @@ import io
 import json
 
 import pytest
-from meterflow_poller.parsing import source_chunks, whole_document_chunks
+from meterflow_poller.parsing import shape_problem, source_chunks, whole_document_chunks
 
 
 def document(records: int) -> bytes:
@@ -42,3 +42,14 @@ def test_same_records_as_streaming_within_bounds(max_records: int, max_bytes: in
 )
 def test_anything_else_is_left_to_the_streaming_path(body: bytes) -> None:
     assert whole_document_chunks(body, 5_000, 900_000) is None
+
+
+def test_a_utf8_byte_order_mark_is_passed_over_whole_and_streamed() -> None:
+    body = document(20)
+    fast = whole_document_chunks(b"\xef\xbb\xbf" + body, 5_000, 900_000)
+    streamed = list(source_chunks(io.BytesIO(b"\xef\xbb\xbf" + body), 5_000, 900_000))
+    assert fast is not None
+    expected = json.loads(body)["data"]
+    assert [r for c in fast for r in c.records] == expected
+    assert [r for c in streamed for r in c.records] == expected
+    assert shape_problem(io.BytesIO(b'\xef\xbb\xbf{"data": []}')) is None

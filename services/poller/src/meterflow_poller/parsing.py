@@ -98,16 +98,25 @@ def chunk_records(
         yield Chunk(index, start, buffer, bytes_read() - mark)
 
 
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
 class CountingReader:
-    """Wraps a byte stream and counts what was read, so chunks can be bounded by source bytes."""
+    """Wraps a byte stream and counts what was read, so chunks can be bounded by source bytes. A UTF-8
+    byte order mark at the start (some Windows tools write one) is passed over: JSON parsers refuse it."""
 
     def __init__(self, stream: BinaryIO) -> None:
         self._stream = stream
         self.count = 0
+        self._at_start = True
 
     def read(self, size: int = -1) -> bytes:
         data = self._stream.read(size)
         self.count += len(data)
+        if self._at_start and data:
+            self._at_start = False
+            if data.startswith(UTF8_BOM):
+                return data[len(UTF8_BOM) :] or self.read(size)
         return data
 
 
@@ -219,6 +228,7 @@ def whole_document_chunks(document: bytes, max_records: int, max_bytes: int) -> 
     again by the standard library's tolerant parser: those records are rejected, the others published.
     """
     tolerated = False
+    document = document.removeprefix(UTF8_BOM)
     try:
         parsed = orjson.loads(document)
     except orjson.JSONDecodeError:
@@ -278,7 +288,7 @@ def _parse_tolerating_non_finite(document: bytes) -> Any:
 def shape_problem(stream: BinaryIO) -> str | None:
     """Why a valid JSON document without records is not in the source format, or None when it is
     ``{"data": []}``. Reads events until it knows: only documents without records pay for this."""
-    events = ijson.parse(stream)
+    events = ijson.parse(CountingReader(stream))
     _, event, _ = next(events)
     if event != "start_map":
         return f"top-level JSON value is {_kind(event)}, not an object with a 'data' array"
