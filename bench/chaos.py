@@ -37,7 +37,7 @@ from typing import Any
 import httpx
 import psycopg2
 from meterflow_cli.demo import Household, households, records
-from meterflow_contracts import ALL_TOPICS, CHECKPOINTS, DLQ, TopicDurability
+from meterflow_contracts import ALL_TOPICS, CHECKPOINTS, DLQ, TopicDurability, is_leader_generation_record
 from meterflow_contracts.admin import create_topics
 from meterflow_harness.kafka import GroupProbe, read_all
 from meterflow_harness.names import unique
@@ -414,7 +414,7 @@ def bucket_etags(s3: Any, bucket: str) -> dict[str, str]:
 def checkpointed(kafka: str, topic: str, bucket: str) -> dict[str, str]:
     latest: dict[str, str] = {}
     for record in asyncio.run(read_all(kafka, topic)):
-        if record.value is None:
+        if record.value is None or is_leader_generation_record(record.key):
             continue
         checkpoint = CHECKPOINTS.deserialize(record.value)
         if checkpoint.bucket == bucket:

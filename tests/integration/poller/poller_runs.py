@@ -11,10 +11,18 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from meterflow_contracts import CHECKPOINTS, DLQ, RAW, Checkpoint, DeadLetter, RawBatch, SourcePosition
+from meterflow_contracts import (
+    CHECKPOINTS,
+    DLQ,
+    RAW,
+    Checkpoint,
+    DeadLetter,
+    RawBatch,
+    SourcePosition,
+    is_leader_generation_record,
+)
 from meterflow_harness.kafka import read_all
 from meterflow_harness.processes import peak_rss
-from meterflow_poller.fencing import GENERATION_KEY_PREFIX
 from pydantic import BaseModel
 
 START = datetime(2023, 2, 1, tzinfo=UTC)
@@ -107,7 +115,7 @@ async def checkpoint_log(kafka: str, topic: str) -> list[tuple[str, Checkpoint |
     return [
         (r.key.decode(), None if r.value is None else CHECKPOINTS.deserialize(r.value))
         for r in await read_all(kafka, topic)
-        if not (r.key or b"").startswith(GENERATION_KEY_PREFIX)
+        if not is_leader_generation_record(r.key)
     ]
 
 

@@ -19,17 +19,20 @@ from meterflow_contracts.topics import (
     ALL_TOPICS,
     CHECKPOINTS,
     DLQ,
+    LEADER_GENERATION_KEY_PREFIX,
     RAW,
     READINGS,
     TopicDurability,
     TopicSpec,
     checkpoint_key,
+    is_leader_generation_record,
 )
 
 __all__ = [
     "ALL_TOPICS",
     "CHECKPOINTS",
     "DLQ",
+    "LEADER_GENERATION_KEY_PREFIX",
     "RAW",
     "READINGS",
     "Checkpoint",
@@ -42,4 +45,5 @@ __all__ = [
     "TopicDurability",
     "TopicSpec",
     "checkpoint_key",
+    "is_leader_generation_record",
 ]

@@ -115,6 +115,16 @@ def checkpoint_key(bucket: str, key: str) -> str:
     return f"{bucket}/{key}"
 
 
+# The checkpoint topic also holds the poller leader's generation counter, one record per poller group under
+# this reserved key prefix (no "/", so it never looks like bucket/key); its value is no Checkpoint.
+LEADER_GENERATION_KEY_PREFIX = b"leader-generation:"
+
+
+def is_leader_generation_record(key: bytes | None) -> bool:
+    """Whether a record of the checkpoint topic is a leader generation record rather than a checkpoint."""
+    return key is not None and key.startswith(LEADER_GENERATION_KEY_PREFIX)
+
+
 def _source_object_key(batch: RawBatch) -> str:
     return batch.source.key
 

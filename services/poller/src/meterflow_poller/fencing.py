@@ -17,17 +17,16 @@ from collections.abc import Awaitable, Callable
 
 import orjson
 from aiokafka import AIOKafkaConsumer
+from meterflow_contracts import LEADER_GENERATION_KEY_PREFIX
 from meterflow_kit.consumer import partitions_of
 from meterflow_kit.settings import KafkaSettings
 
 from meterflow_poller.errors import KafkaStateError
 from meterflow_poller.kafka import behind_end, missing_topic
 
-GENERATION_KEY_PREFIX = b"leader-generation:"
-
 
 def generation_key(group_id: str) -> bytes:
-    return GENERATION_KEY_PREFIX + group_id.encode()
+    return LEADER_GENERATION_KEY_PREFIX + group_id.encode()
 
 
 def parse_generation(value: bytes | None) -> int:
