@@ -403,6 +403,24 @@ def log(message: str) -> None:
     print(f"[api_bench] {message}", file=sys.stderr, flush=True)
 
 
+def add_load_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of the load every API benchmark drives: run length, concurrencies, rounds, server, client."""
+    parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per run")
+    parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds before each run")
+    parser.add_argument(
+        "--concurrency", type=concurrency_list, default=[4, 8, 16], help="connections in flight, one run each"
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="rounds over the concurrencies; medians are reported")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--pool-size", type=int, default=4, help="database connections per worker")
+    parser.add_argument(
+        "--client",
+        choices=["wrk", "raw"],
+        default="wrk" if shutil.which("wrk") else "raw",
+        help="load generator: wrk (default when installed), or a minimal asyncio HTTP/1.1 client",
+    )
+
+
 def summary_head(benchmark: str, args: argparse.Namespace) -> dict[str, Any]:
     """What every API benchmark's JSON summary opens with: the benchmark, when, the machine and the load."""
     return {
@@ -441,20 +459,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dsn", help="use this database as it is (needs --muid) instead of a scratch one")
     parser.add_argument("--muid", help="meter to query with --dsn")
     parser.add_argument("--meters", type=int, default=100, help="meter-months in the scratch database")
-    parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per run")
-    parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds before each run")
-    parser.add_argument(
-        "--concurrency", type=concurrency_list, default=[4, 8, 16], help="connections in flight, one run each"
-    )
-    parser.add_argument("--repeat", type=int, default=3, help="rounds over the concurrencies; medians are reported")
-    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
-    parser.add_argument("--pool-size", type=int, default=4, help="database connections per worker")
-    parser.add_argument(
-        "--client",
-        choices=["wrk", "raw"],
-        default="wrk" if shutil.which("wrk") else "raw",
-        help="load generator: wrk (default when installed), or a minimal asyncio HTTP/1.1 client",
-    )
+    add_load_arguments(parser)
     parser.add_argument(
         "--scenarios", default="series,readings,ceiling", help="comma-separated: series, readings, ceiling"
     )

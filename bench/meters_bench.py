@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -35,7 +34,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from api_bench import concurrency_list, run_scenario, summary_head  # bench/ is on sys.path: run as a script
+from api_bench import add_load_arguments, run_scenario, summary_head  # bench/ is on sys.path: run as a script
 from meterflow_harness.postgres import create_database, drop_database
 
 DEFAULT_ADMIN_DSN = "postgresql://meterflow:meterflow@127.0.0.1:5432/postgres"
@@ -149,20 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dsn", help="use this database as it is (channels filled) instead of a scratch one")
     parser.add_argument("--readings", type=int, default=3_000_000, help="readings in the scratch table (about)")
     parser.add_argument("--meters", type=int, default=10_000, help="meters in the scratch table")
-    parser.add_argument("--duration", type=float, default=10.0, help="measured seconds per run")
-    parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds before each run")
-    parser.add_argument(
-        "--concurrency", type=concurrency_list, default=[4, 8, 16], help="connections in flight, one run each"
-    )
-    parser.add_argument("--repeat", type=int, default=3, help="rounds over the concurrencies; medians are reported")
-    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
-    parser.add_argument("--pool-size", type=int, default=4, help="database connections per worker")
-    parser.add_argument(
-        "--client",
-        choices=["wrk", "raw"],
-        default="wrk" if shutil.which("wrk") else "raw",
-        help="load generator: wrk (default when installed), or a minimal asyncio HTTP/1.1 client",
-    )
+    add_load_arguments(parser)
     parser.add_argument("--scenarios", default="first,deep,widest", help="comma-separated: first, deep, widest")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database (its DSN is logged)")
     args = parser.parse_args(argv)

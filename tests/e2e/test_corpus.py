@@ -20,6 +20,7 @@ from meterflow_contracts import DLQ, DeadLetter
 from meterflow_harness.kafka import GroupProbe, read_all
 from meterflow_harness.pipeline import Pipeline
 from meterflow_harness.waiting import eventually
+from readings_io import count_rows
 
 pytestmark = pytest.mark.e2e
 CORPUS = Path(__file__).parents[1] / "corpus"
@@ -56,15 +57,6 @@ async def table_of(dsn: str, meters: set[str]) -> Counter[Reading]:
     return Counter((r["muid"], r["obis"], r["ts"].isoformat(), r["value"]) for r in rows)
 
 
-async def count_all(dsn: str) -> int:
-    conn = await asyncpg.connect(dsn)
-    try:
-        value: int = await conn.fetchval("SELECT count(*) FROM readings")
-        return value
-    finally:
-        await conn.close()
-
-
 async def dead_letters(pipeline: Pipeline) -> list[DeadLetter]:
     return [DLQ.deserialize(r.value or b"") for r in await read_all(pipeline.servers.kafka, pipeline.topics.dlq)]
 
@@ -94,7 +86,7 @@ async def settle(pipeline: Pipeline, readings: int, letters: int, timeout: float
             if not (await raw.caught_up() and await written.caught_up()):
                 quiet_since = None
                 return False
-            if await count_all(pipeline.dsn) >= readings and len(await dead_letters(pipeline)) >= letters:
+            if await count_rows(pipeline.dsn) >= readings and len(await dead_letters(pipeline)) >= letters:
                 return True
             quiet_since = quiet_since or time.monotonic()
             return time.monotonic() - quiet_since > QUIET_S
@@ -212,7 +204,7 @@ async def test_corpus_files_land_or_go_to_the_dlq_with_their_reason(pipeline: Pi
     if any(size > EVIDENCE_MAX_BYTES for size in evidence):
         differences.append(f"{huge['key']}: evidence of {evidence} bytes, not cut to about 4 KiB")
     assert not differences, f"{len(differences)} of {len(checks) + 1} objects differ:\n" + "\n".join(differences)
-    assert await count_all(pipeline.dsn) == total
+    assert await count_rows(pipeline.dsn) == total
     assert_no_restart_or_crash(pipeline, pids)
 
 
@@ -250,6 +242,6 @@ async def test_a_200_mb_object_lands_whole_between_small_ones(pipeline: Pipeline
         await conn.close()
     assert wrong == 0
     assert sorted(r["n"] for r in per_meter) == [document.per_meter] * document.meters
-    assert await count_all(pipeline.dsn) == total
+    assert await count_rows(pipeline.dsn) == total
     assert_dead_letters(await dead_letters(pipeline), {})
     assert_no_restart_or_crash(pipeline, pids)

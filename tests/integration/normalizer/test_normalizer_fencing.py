@@ -12,8 +12,7 @@ import pytest
 from meterflow_contracts import RAW, READINGS, RawBatch, SourcePosition
 from meterflow_harness.kafka import produce, read_all, read_until
 from meterflow_harness.metrics import metric_value
-from meterflow_harness.pipeline import Pipeline, Topics
-from meterflow_harness.processes import ServiceProcess
+from meterflow_harness.pipeline import Topics
 from meterflow_harness.servers import Servers
 from meterflow_harness.waiting import wait_until
 
@@ -43,21 +42,6 @@ def raw_message(key: str, generation: int, muid: str, value: float, chunk: int =
         generation=generation,
     )
     return RAW.serialize(RawBatch(source=source, last_chunk=True, records=records, published_at=START))
-
-
-@pytest.fixture
-def normalizer(servers: Servers, topics: Topics, tmp_path: Any) -> Any:
-    pipeline = Pipeline(servers, topics, dsn="", bucket="", log_dir=tmp_path, services={})
-    started: list[ServiceProcess] = []
-
-    def start(**env: str) -> ServiceProcess:
-        service = pipeline.normalizer(NORMALIZER_KAFKA__SESSION_TIMEOUT_S="6", **env).start()
-        started.append(service)
-        return service.wait_healthy()
-
-    yield start
-    for service in started:
-        service.stop()
 
 
 async def test_a_stale_generation_is_refused(servers: Servers, topics: Topics, normalizer: Any) -> None:

@@ -16,7 +16,7 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from meterflow_contracts import DLQ, RAW, READINGS, RawBatch, SourcePosition
 from meterflow_harness.kafka import GroupProbe, produce, read_all, read_until
 from meterflow_harness.metrics import metric_value
-from meterflow_harness.pipeline import Pipeline, Topics
+from meterflow_harness.pipeline import Topics
 from meterflow_harness.processes import ServiceProcess
 from meterflow_harness.servers import Servers
 from meterflow_harness.waiting import eventually, wait_until
@@ -56,21 +56,6 @@ def readings_of(records: list[Any]) -> set[tuple[str, str, datetime, float]]:
         for ts, value, _ in batch.readings:
             seen.add((str(batch.muid), batch.obis, ts, value))
     return seen
-
-
-@pytest.fixture
-def normalizer(servers: Servers, topics: Topics, tmp_path: Any) -> Any:
-    pipeline = Pipeline(servers, topics, dsn="", bucket="", log_dir=tmp_path, services={})
-    started: list[ServiceProcess] = []
-
-    def start(**env: str) -> ServiceProcess:
-        service = pipeline.normalizer(NORMALIZER_KAFKA__SESSION_TIMEOUT_S="6", **env).start()
-        started.append(service)
-        return service.wait_healthy()
-
-    yield start
-    for service in started:
-        service.stop()
 
 
 async def test_good_and_bad_records_of_one_batch(servers: Servers, topics: Topics, normalizer: Any) -> None:
