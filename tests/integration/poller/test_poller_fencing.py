@@ -8,11 +8,14 @@ from typing import Any
 
 import pytest
 from conftest import Pollers
+from meterflow_contracts import CHECKPOINTS
 from meterflow_harness.kafka import produce
 from meterflow_harness.pipeline import Topics
 from meterflow_harness.servers import Servers
 from meterflow_kit.settings import KafkaSettings
+from meterflow_poller.domain import ObjectInfo, completed_checkpoint
 from meterflow_poller.fencing import current_generation, take_generation
+from meterflow_poller.kafka import load_checkpoints
 from poller_runs import document, latest_checkpoints, raw_batches
 
 pytestmark = pytest.mark.integration
@@ -49,3 +52,26 @@ async def test_take_generation_counts_per_group(servers: Servers, topics: Topics
     assert await take_generation(kafka, topics.checkpoints, "group-b", send) == 1
     assert await current_generation(kafka, topics.checkpoints, "group-a") == 2
     assert len(sent) == 3
+
+
+async def test_a_stalled_leaders_checkpoint_after_its_successor_took_over_is_ignored(
+    servers: Servers, topics: Topics, bucket: str
+) -> None:
+    kafka = KafkaSettings(bootstrap_servers=servers.kafka)
+
+    async def send(topic: str, key: bytes, value: bytes) -> None:
+        await produce(servers.kafka, topic, [(key, value)])
+
+    def checkpoint(name: str, generation: int) -> tuple[bytes, bytes]:
+        done = completed_checkpoint(bucket, ObjectInfo(name, f"etag-{name}", 10), 1, 1, generation=generation)
+        return CHECKPOINTS.serialize(done)
+
+    assert await take_generation(kafka, topics.checkpoints, "group-a", send) == 1
+    await produce(servers.kafka, topics.checkpoints, [checkpoint("early.json", 1)])
+    assert await take_generation(kafka, topics.checkpoints, "group-a", send) == 2  # a successor took over
+    # The stalled leader of generation 1 wakes up and checkpoints an object; the successor checkpoints one.
+    await produce(servers.kafka, topics.checkpoints, [checkpoint("stale.json", 1), checkpoint("fresh.json", 2)])
+    loaded = await load_checkpoints(kafka, topics.checkpoints, bucket, "group-a")
+    assert loaded == {"early.json": "etag-early.json", "fresh.json": "etag-fresh.json"}
+    # Another group's generations do not judge this group's checkpoints.
+    assert "stale.json" in await load_checkpoints(kafka, topics.checkpoints, bucket, "group-b")

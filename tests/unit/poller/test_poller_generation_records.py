@@ -5,8 +5,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from meterflow_poller.domain import Chunk, ObjectInfo, apply_checkpoint_record, completed_checkpoint, source_position
-from meterflow_poller.fencing import generation_key, parse_generation
+from meterflow_contracts import CHECKPOINTS
+from meterflow_poller.domain import (
+    Chunk,
+    ObjectInfo,
+    apply_checkpoint_record,
+    completed_checkpoint,
+    generation_key,
+    parse_generation,
+    source_position,
+)
 
 
 def test_generation_records_are_read_back_and_garbage_counts_as_none() -> None:
@@ -32,3 +40,15 @@ def test_messages_carry_the_objects_last_modified_and_the_generation() -> None:
     assert (position.last_modified, position.generation) == (modified, 4)
     assert completed_checkpoint("bucket", obj, 1, 1, generation=4).generation == 4
     assert source_position("bucket", ObjectInfo("k", "e", 1), Chunk(0, 0, [{}]), 0).generation is None
+
+
+def test_a_checkpoint_of_an_older_generation_than_recorded_before_it_is_ignored() -> None:
+    obj = ObjectInfo("a.json", "e2", 10)
+    stale = completed_checkpoint("bucket", obj, 1, 1, generation=3)
+    current = completed_checkpoint("bucket", obj, 1, 1, generation=4)
+    legacy = completed_checkpoint("bucket", obj, 1, 1)  # written before generations existed
+    key = b"bucket/a.json"
+    for checkpoint, expected in ((stale, {}), (current, {"a.json": "e2"}), (legacy, {"a.json": "e2"})):
+        checkpoints: dict[str, str] = {}
+        apply_checkpoint_record(checkpoints, "bucket", key, CHECKPOINTS.serialize(checkpoint)[1], generation=4)
+        assert checkpoints == expected

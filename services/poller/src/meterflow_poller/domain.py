@@ -10,7 +10,15 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from meterflow_contracts import CHECKPOINTS, Checkpoint, DeadLetter, DlqReason, SourcePosition
+import orjson
+from meterflow_contracts import (
+    CHECKPOINTS,
+    LEADER_GENERATION_KEY_PREFIX,
+    Checkpoint,
+    DeadLetter,
+    DlqReason,
+    SourcePosition,
+)
 
 from meterflow_poller.errors import MalformedObject
 
@@ -150,11 +158,35 @@ def split_chunk(chunk: Chunk, at: int) -> tuple[Chunk, Chunk]:
     )
 
 
-def apply_checkpoint_record(checkpoints: dict[str, str], bucket: str, key: bytes | None, value: bytes | None) -> None:
+def generation_key(group_id: str) -> bytes:
+    """Key of a poller group's leader generation record in the checkpoint topic."""
+    return LEADER_GENERATION_KEY_PREFIX + group_id.encode()
+
+
+def parse_generation(value: bytes | None) -> int:
+    """The generation a reserved record holds; 0 for a tombstone or a value that is not one."""
+    if value is None:
+        return 0
+    try:
+        document = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return 0
+    generation = document.get("generation") if isinstance(document, dict) else None
+    if isinstance(generation, bool) or not isinstance(generation, int):
+        return 0
+    return max(generation, 0)
+
+
+def apply_checkpoint_record(
+    checkpoints: dict[str, str], bucket: str, key: bytes | None, value: bytes | None, generation: int = 0
+) -> None:
     """Fold one record of the compacted checkpoint topic into ``checkpoints`` (object key -> ETag).
 
     Records of other buckets are ignored; a tombstone (null value) forgets the object; an unreadable
     checkpoint also forgets it, which only means the object is published again: safe, never lossy.
+    ``generation`` is the leader generation recorded before this record: a checkpoint of an older one was
+    written by a stalled leader after its successor took over and is ignored (the object is published
+    again by the current leader if it still needs to be).
     """
     if key is None:
         return
@@ -173,6 +205,8 @@ def apply_checkpoint_record(checkpoints: dict[str, str], bucket: str, key: bytes
         return
     if checkpoint.bucket != bucket or checkpoint.key != object_key:
         checkpoints.pop(object_key, None)
+        return
+    if checkpoint.generation is not None and checkpoint.generation < generation:
         return
     checkpoints[object_key] = checkpoint.etag
 

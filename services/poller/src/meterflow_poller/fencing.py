@@ -5,8 +5,10 @@ Each time an instance takes leadership it reads the current generation from the 
 ``/``, so the two never meet) and writes it back increased by one. Raw messages and checkpoints then carry
 it, and the normalizer refuses a raw batch of an older generation than one it saw for the same object
 (services/normalizer fencing.py): a stalled old leader that wakes up after its successor took over cannot
-overwrite the successor's work. The election's own consumer-group generation is not used: aiokafka does not
-expose it, and the broker forgets a group (and restarts its count) once every member has left.
+overwrite the successor's work, and the poller ignores a checkpoint of an older generation than the one
+recorded before it (domain.apply_checkpoint_record), so such a leader cannot mark an object done either.
+The election's own consumer-group generation is not used: aiokafka does not expose it, and the broker
+forgets a group (and restarts its count) once every member has left.
 """
 
 from __future__ import annotations
@@ -17,30 +19,12 @@ from collections.abc import Awaitable, Callable
 
 import orjson
 from aiokafka import AIOKafkaConsumer
-from meterflow_contracts import LEADER_GENERATION_KEY_PREFIX
 from meterflow_kit.consumer import partitions_of
 from meterflow_kit.settings import KafkaSettings
 
+from meterflow_poller.domain import generation_key, parse_generation
 from meterflow_poller.errors import KafkaStateError
 from meterflow_poller.kafka import behind_end, missing_topic
-
-
-def generation_key(group_id: str) -> bytes:
-    return LEADER_GENERATION_KEY_PREFIX + group_id.encode()
-
-
-def parse_generation(value: bytes | None) -> int:
-    """The generation a reserved record holds; 0 for a tombstone or a value that is not one."""
-    if value is None:
-        return 0
-    try:
-        document = orjson.loads(value)
-    except orjson.JSONDecodeError:
-        return 0
-    generation = document.get("generation") if isinstance(document, dict) else None
-    if isinstance(generation, bool) or not isinstance(generation, int):
-        return 0
-    return max(generation, 0)
 
 
 async def current_generation(kafka: KafkaSettings, topic: str, group_id: str, timeout_s: float = 120.0) -> int:

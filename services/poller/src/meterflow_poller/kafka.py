@@ -15,7 +15,7 @@ from meterflow_contracts import CHECKPOINTS, DLQ, RAW, Checkpoint, DeadLetter, c
 from meterflow_kit.consumer import GroupConsumer, partitions_of
 from meterflow_kit.settings import KafkaSettings
 
-from meterflow_poller.domain import Leadership, apply_checkpoint_record
+from meterflow_poller.domain import Leadership, apply_checkpoint_record, generation_key, parse_generation
 from meterflow_poller.errors import KafkaStateError
 
 log = structlog.get_logger("meterflow.poller.kafka")
@@ -66,10 +66,14 @@ class Publisher:
         await self._producer.send_and_wait(topic, None, key=checkpoint_key(bucket, key).encode())
 
 
-async def load_checkpoints(kafka: KafkaSettings, topic: str, bucket: str, timeout_s: float = 120.0) -> dict[str, str]:
+async def load_checkpoints(
+    kafka: KafkaSettings, topic: str, bucket: str, group_id: str, timeout_s: float = 120.0
+) -> dict[str, str]:
     """Read the compacted checkpoint topic from the start to its current end: object key -> ETag of
     the version last published completely, for ``bucket``. Any instance can do this, so the poller
-    keeps no local state; only ETags are kept, so a million checkpoints stay small."""
+    keeps no local state; only ETags are kept, so a million checkpoints stay small. The records of the
+    election group ``group_id``'s leader generation are followed in offset order, so that a checkpoint
+    a stale leader wrote after its successor took over is ignored."""
     tps = await partitions_of(kafka, [topic])
     if not tps:
         raise missing_topic(topic)
@@ -85,6 +89,7 @@ async def load_checkpoints(kafka: KafkaSettings, topic: str, bucket: str, timeou
         await consumer.seek_to_beginning(*tps)
         end = await consumer.end_offsets(tps)
         checkpoints: dict[str, str] = {}
+        own_generation_key, generation = generation_key(group_id), 0
         deadline = time.monotonic() + timeout_s
         while await behind_end(consumer, end):
             if time.monotonic() > deadline:
@@ -92,7 +97,10 @@ async def load_checkpoints(kafka: KafkaSettings, topic: str, bucket: str, timeou
             batches = await consumer.getmany(timeout_ms=1000, max_records=10_000)
             for records in batches.values():
                 for record in records:
-                    apply_checkpoint_record(checkpoints, bucket, record.key, record.value)
+                    if record.key == own_generation_key:
+                        generation = parse_generation(record.value)
+                    else:
+                        apply_checkpoint_record(checkpoints, bucket, record.key, record.value, generation)
         return checkpoints
     finally:
         await consumer.stop()

@@ -241,7 +241,7 @@ class Poller:
             await self.take_generation(term)
             # The first page before the checkpoints: while S3 is down, a poll fails before it reads Kafka.
             page = await asyncio.to_thread(next, pages, None)
-            checkpoints = await load_checkpoints(s.kafka, s.checkpoint_topic, s.bucket)
+            checkpoints = await load_checkpoints(s.kafka, s.checkpoint_topic, s.bucket, s.election_group)
             planner = Planner(checkpoints, s.prefixes)
             async with asyncio.TaskGroup() as group:
                 while page is not None:
