@@ -14,49 +14,26 @@ forgets a group (and restarts its count) once every member has left.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Awaitable, Callable
 
 import orjson
-from aiokafka import AIOKafkaConsumer
-from meterflow_kit.consumer import partitions_of
 from meterflow_kit.settings import KafkaSettings
 
 from meterflow_poller.domain import generation_key, parse_generation
-from meterflow_poller.errors import KafkaStateError
-from meterflow_poller.kafka import behind_end, missing_topic
+from meterflow_poller.kafka import read_to_end
 
 
 async def current_generation(kafka: KafkaSettings, topic: str, group_id: str, timeout_s: float = 120.0) -> int:
     """The last generation written for ``group_id`` (0 when none was)."""
-    tps = await partitions_of(kafka, [topic])
-    if not tps:
-        raise missing_topic(topic)
-    wanted = generation_key(group_id)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=kafka.bootstrap_servers,
-        enable_auto_commit=False,
-        group_id=None,
-        client_id=f"meterflow-poller-generation-{uuid.uuid4().hex[:8]}",
-    )
-    await consumer.start()
-    try:
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        end = await consumer.end_offsets(tps)
-        generation = 0
-        deadline = time.monotonic() + timeout_s
-        while await behind_end(consumer, end):
-            if time.monotonic() > deadline:
-                raise KafkaStateError(f"reading topic {topic!r} for the leader generation took over {timeout_s:.0f} s")
-            batches = await consumer.getmany(timeout_ms=1000, max_records=10_000)
-            for records in batches.values():
-                for record in records:
-                    if record.key == wanted:
-                        generation = parse_generation(record.value)
-        return generation
-    finally:
-        await consumer.stop()
+    wanted, generation = generation_key(group_id), 0
+
+    def follow(key: bytes | None, value: bytes | None) -> None:
+        nonlocal generation
+        if key == wanted:
+            generation = parse_generation(value)
+
+    await read_to_end(kafka, topic, "leader generation", follow, timeout_s)
+    return generation
 
 
 Send = Callable[[str, bytes, bytes], Awaitable[None]]

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import time
 import uuid
+from collections.abc import Callable
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -66,6 +67,41 @@ class Publisher:
         await self._producer.send_and_wait(topic, None, key=checkpoint_key(bucket, key).encode())
 
 
+async def read_to_end(
+    kafka: KafkaSettings,
+    topic: str,
+    what: str,
+    on_record: Callable[[bytes | None, bytes | None], None],
+    timeout_s: float = 120.0,
+) -> None:
+    """Read ``topic`` from its start to its current end with a group-less consumer, in offset order, calling
+    ``on_record(key, value)`` for each record; ``what`` names the reading in the client id and errors."""
+    tps = await partitions_of(kafka, [topic])
+    if not tps:
+        raise missing_topic(topic)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=kafka.bootstrap_servers,
+        enable_auto_commit=False,
+        group_id=None,
+        client_id=f"meterflow-poller-{what}-{uuid.uuid4().hex[:8]}",
+    )
+    await consumer.start()
+    try:
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        end = await consumer.end_offsets(tps)
+        deadline = time.monotonic() + timeout_s
+        while await behind_end(consumer, end):
+            if time.monotonic() > deadline:
+                raise KafkaStateError(f"reading topic {topic!r} for the {what} took longer than {timeout_s:.0f} s")
+            batches = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+            for records in batches.values():
+                for record in records:
+                    on_record(record.key, record.value)
+    finally:
+        await consumer.stop()
+
+
 async def load_checkpoints(
     kafka: KafkaSettings, topic: str, bucket: str, group_id: str, timeout_s: float = 120.0
 ) -> dict[str, str]:
@@ -74,36 +110,18 @@ async def load_checkpoints(
     keeps no local state; only ETags are kept, so a million checkpoints stay small. The records of the
     election group ``group_id``'s leader generation are followed in offset order, so that a checkpoint
     a stale leader wrote after its successor took over is ignored."""
-    tps = await partitions_of(kafka, [topic])
-    if not tps:
-        raise missing_topic(topic)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=kafka.bootstrap_servers,
-        enable_auto_commit=False,
-        group_id=None,
-        client_id=f"meterflow-poller-checkpoints-{uuid.uuid4().hex[:8]}",
-    )
-    await consumer.start()
-    try:
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        end = await consumer.end_offsets(tps)
-        checkpoints: dict[str, str] = {}
-        own_generation_key, generation = generation_key(group_id), 0
-        deadline = time.monotonic() + timeout_s
-        while await behind_end(consumer, end):
-            if time.monotonic() > deadline:
-                raise KafkaStateError(f"reading checkpoint topic {topic!r} took longer than {timeout_s:.0f} s")
-            batches = await consumer.getmany(timeout_ms=1000, max_records=10_000)
-            for records in batches.values():
-                for record in records:
-                    if record.key == own_generation_key:
-                        generation = parse_generation(record.value)
-                    else:
-                        apply_checkpoint_record(checkpoints, bucket, record.key, record.value, generation)
-        return checkpoints
-    finally:
-        await consumer.stop()
+    checkpoints: dict[str, str] = {}
+    own_generation_key, generation = generation_key(group_id), 0
+
+    def fold(key: bytes | None, value: bytes | None) -> None:
+        nonlocal generation
+        if key == own_generation_key:
+            generation = parse_generation(value)
+        else:
+            apply_checkpoint_record(checkpoints, bucket, key, value, generation)
+
+    await read_to_end(kafka, topic, "checkpoints", fold, timeout_s)
+    return checkpoints
 
 
 def missing_topic(topic: str) -> KafkaStateError:
