@@ -90,18 +90,24 @@ _KEYED_READINGS = """(
             JOIN unnest($1::uuid[], $2::text[]) AS k(muid, obis) ON r.muid = k.muid AND r.obis = k.obis
         ) keyed"""
 
-# Sorted by key: one lock order for every writer of channels.
-_UPSERT = """
+# Channels rows from ten parallel arrays ($1 muid .. $10 readings, the table's column order), sorted by key:
+# one lock order for every writer of channels. Each statement that upserts channels (here: replace with a
+# recomputation; the writer: add what a write inserted) appends its own ON CONFLICT clause.
+INSERT_CHANNEL_ROWS = """
 INSERT INTO channels AS c
     (muid, obis, quantity, direction, unit, measurement, interval_s, first_ts, last_ts, readings)
 SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::integer[],
                      $8::timestamptz[], $9::timestamptz[], $10::bigint[])
 ORDER BY 1, 2
-ON CONFLICT (muid, obis) DO UPDATE
+"""
+_UPSERT = (
+    INSERT_CHANNEL_ROWS
+    + """ON CONFLICT (muid, obis) DO UPDATE
 SET quantity = excluded.quantity, direction = excluded.direction, unit = excluded.unit,
     measurement = excluded.measurement, interval_s = excluded.interval_s, first_ts = excluded.first_ts,
     last_ts = excluded.last_ts, readings = excluded.readings, updated_at = now()
 """
+)
 _DELETE_ALL_EMPTY = """
 DELETE FROM channels c WHERE NOT EXISTS (SELECT 1 FROM readings r WHERE r.muid = c.muid AND r.obis = c.obis)
 """

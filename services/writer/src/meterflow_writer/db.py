@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import structlog
 from meterflow_schema import ChannelKey
+from meterflow_schema.channels import INSERT_CHANNEL_ROWS
 
 from meterflow_writer import metrics
 from meterflow_writer.domain import (
@@ -96,18 +97,15 @@ marked AS (
 # metadata, the span widened, the count raised by the rows inserted. Rows sorted by key: one lock order for
 # every writer. A known interval is kept (a message of one reading has none; the mode over all readings is
 # what meterflow_schema.refresh_channels computes).
-_UPSERT_CHANNELS = """
-INSERT INTO channels AS c
-    (muid, obis, quantity, direction, unit, measurement, interval_s, first_ts, last_ts, readings)
-SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::integer[],
-                     $8::timestamptz[], $9::timestamptz[], $10::bigint[])
-ORDER BY 1, 2
-ON CONFLICT (muid, obis) DO UPDATE
+_UPSERT_CHANNELS = (
+    INSERT_CHANNEL_ROWS
+    + """ON CONFLICT (muid, obis) DO UPDATE
 SET quantity = excluded.quantity, direction = excluded.direction, unit = excluded.unit,
     measurement = excluded.measurement, interval_s = coalesce(c.interval_s, excluded.interval_s),
     first_ts = least(c.first_ts, excluded.first_ts), last_ts = greatest(c.last_ts, excluded.last_ts),
     readings = c.readings + excluded.readings, updated_at = now()
 """
+)
 
 # The optimistic path's marks, computed from the rows (there is no staging table to select them from).
 _MARK_DAYS = """
