@@ -11,7 +11,7 @@ import sys
 
 from meterflow_kit.logs import configure_logging
 
-from meterflow_cli import db_cmd, demo_cmd, obis_cmd, topics_cmd
+from meterflow_cli import db_cmd, demo_cmd, explore_cmd, obis_cmd, topics_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     topics_cmd.add_parser(sub)
     db_cmd.add_parser(sub)
     obis_cmd.add_parser(sub)
+    explore_cmd.add_parser(sub)
     return parser
 
 
