@@ -22,7 +22,12 @@ ClientFactory = Callable[..., Awaitable[httpx.AsyncClient]]
 Inserter = Callable[[str, list[Any]], Awaitable[None]]
 MUID = uuid.UUID("5f1d5a7e-0c49-4d4e-9a38-3c2f9d0e1b11")
 START = datetime(2023, 2, 1, tzinfo=UTC)
-ROWS = [(MUID, "1-0:1.29.0*255", START + i * timedelta(minutes=15), 0.5, "measured") for i in range(8)]
+# Two days four days apart: 8 readings on 1 February, 4 on 5 February.
+ROWS = [
+    (MUID, "1-0:1.29.0*255", START + day + i * timedelta(minutes=15), 0.5, "measured")
+    for day, count in ((timedelta(0), 8), (timedelta(days=4), 4))
+    for i in range(count)
+]
 PORTAL = "https://portal.example.com"
 SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
@@ -176,6 +181,26 @@ async def test_caps_are_settings(loaded: str, client_factory: ClientFactory) -> 
     assert (await api.get("/v1/meters", params={"cursor": "A" * 300})).status_code == 414
     assert (await api.get("/v1/meters", headers={"X-Padding": "p" * 2000})).status_code == 431
     assert (await api.get("/v1/meters", params={"limit": 5})).status_code == 200
+
+
+async def test_measurement_range_is_capped_and_an_omitted_start_stays_within_it(
+    loaded: str, api: httpx.AsyncClient, client_factory: ClientFactory
+) -> None:
+    everything = await api.get("/meterdata/measurement", params={"muid": str(MUID)})
+    assert len(everything.json()["data"]) == 12
+    capped = await client_factory(loaded, limits=LimitsSettings(max_measurement_days=1))
+    recent = await capped.get("/meterdata/measurement", params={"muid": str(MUID)})
+    assert [r["timestamp"][:10] for r in recent.json()["data"]] == ["2023-02-05"] * 4
+    too_long = await capped.get(
+        "/meterdata/measurement", params={"muid": str(MUID), "start": "2023-02-01", "stop": "2023-02-06"}
+    )
+    assert too_long.status_code == 422
+    (problem,) = too_long.json()["detail"]
+    assert problem["loc"] == ["query", "stop"] and "at most 1 days" in problem["msg"]
+    one_day = await capped.get(
+        "/meterdata/measurement", params={"muid": str(MUID), "start": "2023-02-01", "stop": "2023-02-02"}
+    )
+    assert len(one_day.json()["data"]) == 8
 
 
 def referenced_urls(html: str) -> list[str]:

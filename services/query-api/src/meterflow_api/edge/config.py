@@ -85,6 +85,11 @@ class LimitsSettings(BaseModel):
             "async+redis:// URI (limits[async-redis]) shares them between workers and replicas."
         ),
     )
+    max_measurement_days: int = Field(
+        366,
+        ge=1,
+        description="Longest start..stop of /meterdata/measurement (grouped over the whole range): 422 past it.",
+    )
     max_url_bytes: int = Field(4096, ge=256, description="Longest request target (path and query string): 414 past it.")
     max_header_bytes: int = Field(16384, ge=1024, description="Request header names and values at most: 431 past it.")
 
