@@ -161,6 +161,9 @@ async def test_a_long_url_is_refused_with_414_naming_the_cap(api: httpx.AsyncCli
     assert response.status_code == 414
     assert "at most 4096" in response.json()["detail"]
     assert response.headers["x-content-type-options"] == "nosniff"
+    metrics = (await api.get("/metrics")).text
+    assert re.search(r'meterflow_api_rejections_total\{reason="url_too_long"\} [1-9]', metrics)
+    assert 'meterflow_api_rejections_total{reason="body_not_accepted"}' in metrics  # every reason from the start
 
 
 async def test_large_headers_are_refused_with_431_naming_the_cap(api: httpx.AsyncClient) -> None:

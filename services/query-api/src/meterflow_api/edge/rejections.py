@@ -18,6 +18,9 @@ REJECTIONS = Counter(
     "headers_too_large (431), body_not_accepted (413).",
     ["reason"],
 )
+REASONS = ("credential_rate", "failed_auth_rate", "url_too_long", "headers_too_large", "body_not_accepted")
+for _reason in REASONS:  # every series exists from the start, so rate() and alerts see 0 rather than nothing
+    REJECTIONS.labels(_reason)
 
 
 async def reject(
