@@ -69,6 +69,21 @@ def test_data_responses_keep_their_own_cache_control_and_vary() -> None:
     }
 
 
+async def test_an_unhandled_error_answers_500_with_the_security_headers() -> None:
+    app = FastAPI()
+
+    @app.get("/v1/broken")
+    async def broken() -> JSONResponse:
+        raise RuntimeError("bug")
+
+    app.add_middleware(SecurityHeadersMiddleware)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        response = await client.get("/v1/broken")
+    assert response.status_code == 500 and response.json() == {"detail": "internal error"}
+    assert response.headers["x-frame-options"] == "DENY" and response.headers["cache-control"] == "no-store"
+
+
 def app_answering_401(calls: list[str]) -> FastAPI:
     """Answers 401 unless the request carries X-API-Key: good; counts the requests that reach it."""
     app = FastAPI()

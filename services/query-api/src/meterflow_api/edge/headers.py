@@ -19,6 +19,8 @@ ALWAYS: tuple[tuple[bytes, bytes], ...] = (
 )
 NO_STORE = (b"cache-control", b"no-store")
 VARY_BY_CREDENTIAL = b"Authorization, X-API-Key"
+INTERNAL_ERROR_BODY = b'{"detail":"internal error"}'
+INTERNAL_ERROR = [(b"content-type", b"application/json"), (b"content-length", str(len(INTERNAL_ERROR_BODY)).encode())]
 
 
 class SecurityHeadersMiddleware:
@@ -32,13 +34,24 @@ class SecurityHeadersMiddleware:
             await self.app(scope, receive, send)
             return
         data = scope["path"].startswith(DATA_PREFIXES)
+        started = False
 
         async def send_with_headers(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 message["headers"] = with_security_headers(list(message.get("headers", ())), data)
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception:
+            # Starlette's ServerErrorMiddleware, outside every user middleware, would answer this 500 without
+            # our headers: answer it here, then let the error go on to be logged (it sends nothing more).
+            if not started:
+                await send_with_headers({"type": "http.response.start", "status": 500, "headers": INTERNAL_ERROR})
+                await send_with_headers({"type": "http.response.body", "body": INTERNAL_ERROR_BODY})
+            raise
 
 
 def with_security_headers(headers: list[tuple[bytes, bytes]], data: bool) -> list[tuple[bytes, bytes]]:
