@@ -206,6 +206,17 @@ async def test_measurement_range_is_capped_and_an_omitted_start_stays_within_it(
     assert len(one_day.json()["data"]) == 8
 
 
+async def test_the_openapi_document_states_the_refusals_of_data_operations(api: httpx.AsyncClient) -> None:
+    spec = (await api.get("/openapi.json")).json()
+    assert "ErrorResponse" in spec["components"]["schemas"]
+    for path, operations in spec["paths"].items():
+        for operation in operations.values():
+            refusals = {"429", "414"} & set(operation["responses"])
+            assert refusals == ({"429", "414"} if path.startswith(("/v1/", "/meterdata/")) else set()), path
+    readings = spec["paths"]["/v1/meters/{muid}/readings"]["get"]["responses"]["429"]
+    assert "Retry-After" in readings["headers"]
+
+
 def referenced_urls(html: str) -> list[str]:
     """Every src/href of the page, the spec URL Swagger UI or ReDoc loads, and CSS url(...) values."""
     found = re.findall(r'(?:src|href|spec-url)="([^"]+)"', html)
