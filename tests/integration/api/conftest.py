@@ -21,6 +21,7 @@ import asyncpg
 import httpx
 import pytest
 from meterflow_api.config import Settings
+from meterflow_api.edge.config import LimitsSettings
 from meterflow_api.main import create_app
 from meterflow_harness.servers import Servers
 from meterflow_obis import parse
@@ -91,6 +92,9 @@ async def client_factory() -> AsyncIterator[Callable[[str], Any]]:
     stack: list[Any] = []
 
     async def make(dsn: str, **settings: Any) -> httpx.AsyncClient:
+        # One client sends every request of a module from one address: rate limits (tested in
+        # test_api_edge.py) would answer 429 to the later tests, so they are off unless a test sets them.
+        settings.setdefault("limits", LimitsSettings(per_credential=None, failed_auth_per_ip=None))
         app = create_app(Settings(database_url=dsn, **settings))
         lifespan = app.router.lifespan_context(app)
         await lifespan.__aenter__()

@@ -28,6 +28,12 @@ def expand(value: Any) -> str:
     return re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", str(value))
 
 
+def published(spec: str) -> tuple[str, int, int]:
+    """(address, host port, container port) of a compose port entry "address:host:container"."""
+    address, host, container = spec.rsplit(":", 2)
+    return address, int(host), int(container)
+
+
 def console_scripts() -> set[str]:
     scripts: set[str] = set()
     for pyproject in REPO.glob("*/*/pyproject.toml"):
@@ -59,8 +65,8 @@ def test_service_environment_is_understood_by_its_settings(name: str, monkeypatc
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     settings: Any = SETTINGS[name]()
-    published = {int(p.split(":")[0]) for p in SERVICES[name].get("ports", [])}
-    assert getattr(settings, OPS_PORT_FIELD[name]) in published
+    host_ports = {published(p)[1] for p in SERVICES[name].get("ports", [])}
+    assert getattr(settings, OPS_PORT_FIELD[name]) in host_ports
     if hasattr(settings, "kafka"):
         assert settings.kafka.bootstrap_servers == "kafka:9092"
     if hasattr(settings, "database_url"):
@@ -77,5 +83,12 @@ def test_prometheus_scrapes_every_service_on_its_port() -> None:
     config = yaml.safe_load((REPO / "infra/prometheus/prometheus.yml").read_text())
     targets = {t for job in config["scrape_configs"] for c in job["static_configs"] for t in c["targets"]}
     for name in SETTINGS:
-        ports = {p.split(":")[1] for p in SERVICES[name]["ports"]}
-        assert any(t.split(":")[0] == name and t.split(":")[1] in ports for t in targets), name
+        ports = {published(p)[2] for p in SERVICES[name]["ports"]}
+        assert any(t.split(":")[0] == name and int(t.split(":")[1]) in ports for t in targets), name
+
+
+def test_every_port_is_published_on_the_loopback_only() -> None:
+    entries = [(name, spec) for name, service in SERVICES.items() for spec in service.get("ports", [])]
+    assert entries
+    for name, spec in entries:
+        assert isinstance(spec, str) and published(spec)[0] == "127.0.0.1", (name, spec)

@@ -23,7 +23,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.responses import Response
 
-from meterflow_api import metrics
+from meterflow_api import edge, metrics
 from meterflow_api.config import Settings
 from meterflow_api.db import Database
 from meterflow_api.errors import ApiError, InvalidRequest, NotFound
@@ -97,6 +97,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # edge serves /docs and /redoc with their assets (no CDN)
+        redoc_url=None,
         # The routes directly, not include_router(): an included router is matched through a layer of
         # per-inclusion contexts on every request, which this app (one router, no prefix) does not need.
         routes=list(router.routes),
@@ -113,6 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.add_middleware(metrics.MetricsMiddleware)
+    edge.install(app, settings)
     _add_operations(app)
     _add_error_handlers(app)
     return app

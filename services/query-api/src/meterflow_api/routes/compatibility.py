@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -11,9 +11,9 @@ from starlette.responses import Response
 
 from meterflow_api import domain
 from meterflow_api.domain import MAX_LIMIT, MEASUREMENT_DEFAULT_LIMIT, ONE_MICROSECOND, Channel, Problems
-from meterflow_api.errors import NotFound
+from meterflow_api.errors import InvalidRequest, NotFound
 from meterflow_api.render import json_response
-from meterflow_api.routes.common import EXAMPLE_MUID, database, must, parse_meter_params, responses
+from meterflow_api.routes.common import EXAMPLE_MUID, database, must, parse_meter_params, responses, settings
 from meterflow_api.routing import LeanParamsRoute
 from meterflow_api.schemas import SourceRecordsResponse
 
@@ -29,7 +29,8 @@ router = APIRouter(route_class=LeanParamsRoute)
         "them, newest first: one record per interval start (and quality) carrying the value of each selected "
         "channel under its hex OBIS code. Integral values are written as JSON integers (0, as the source does), "
         "others as the shortest exact decimal. At most limit records; for more, repeat with stop set to the "
-        "oldest timestamp received."
+        "oldest timestamp received. start..stop spans at most 366 days (API_LIMITS__MAX_MEASUREMENT_DAYS); "
+        "without start, the range is that many days before stop."
     ),
     responses=responses(),
     tags=["compatibility"],
@@ -76,6 +77,7 @@ async def source_measurement(
         lo = params.start if params.start is not None else min(c.first for c in channels)
         hi = params.end if params.end is not None else max(c.last for c in channels) + ONE_MICROSECOND
         domain.check_order(lo, hi, params.zone)
+        lo = within_cap(lo, hi, params.start is None, settings(request).limits.max_measurement_days)
         fetched = [
             (name, await session.source_records(params.muid, [c.obis for c in members], lo, hi, limit))
             for name, members in sorted(groups.items())
@@ -96,3 +98,19 @@ async def source_measurement(
         records.sort(key=lambda item: item[1])
         records.sort(key=lambda item: item[0], reverse=True)
     return json_response({"data": [record for _, _, record in records[:limit]]})
+
+
+def within_cap(start: datetime, stop: datetime, start_omitted: bool, max_days: int) -> datetime:
+    """The start of the range to read: records are grouped over the whole range before the newest are taken, so
+    its length is capped; an omitted start is the cap's length before stop (paging by stop goes on from there)."""
+    cap = timedelta(days=max_days)
+    if stop - start <= cap:
+        return start
+    if start_omitted:
+        return stop - cap
+    days = (stop - start) / timedelta(days=1)
+    raise InvalidRequest.one(
+        ("query", "stop"),
+        f"range too large: at most {max_days} days from start to stop, got {days:.1f}; narrow start/stop "
+        "or leave start out (it then defaults to the longest range before stop)",
+    )
