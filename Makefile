@@ -1,7 +1,7 @@
 # Meterflow developer commands. A new user needs two: `make run` and `make test`.
 SHELL := /bin/bash
 
-.PHONY: setup node run up down status test test-unit lint fmt bench chaos clean
+.PHONY: setup node run up down status test test-unit lint fmt bench bench-scale chaos clean helm
 
 setup: ## install uv (if missing), the Python environment and the Kafka jars
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -50,7 +50,10 @@ fmt:
 bench: setup ## benchmarks; results land in bench/results/
 	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" -eq 0 ] && apt-get install -y -q wrk >/dev/null; } \
 		|| echo "wrk not installed (apt-get install wrk): bench/api_bench.py falls back to its Python client"
-	uv run --frozen python bench/run.py
+	uv run --frozen python bench/run.py $(BENCH_ARGS)
+
+bench-scale: setup ## the scaling benchmark (bench/scale.py): 1-3 normalizers and writers on 12 partitions, instances added and removed under load
+	uv run --frozen python bench/run.py --scale $(SCALE_ARGS)
 
 chaos: setup ## the chaos run (docs/reliability.md): 1.1 M readings under kills and restarts on its own Kafka and PostgreSQL
 	uv run --frozen python bench/chaos.py $(CHAOS_ARGS)
