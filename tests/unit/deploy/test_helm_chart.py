@@ -341,3 +341,20 @@ def test_the_chart_has_one_rules_source() -> None:
     link = CHART / "files/prometheus"
     assert link.is_symlink() and link.resolve() == (REPO / "infra/prometheus").resolve()
     assert Path(CHART / "Chart.yaml").exists()
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        "kafka.securityProtocol=SASL",
+        "s3.auth=anonymous",
+        "securityContext.readOnlyRootFilesystem=false",
+        "podSecurityContext.runAsUser=0",
+        "api.extraEnv.API_DATABASE_URL=postgresql://a:b@c/d",
+        "kafka.topics.raw.partitions=0",
+    ],
+)
+def test_the_values_schema_refuses_what_the_chart_does_not_support(setting: str) -> None:
+    result = template("--set", setting)
+    assert result.returncode != 0
+    assert "don't meet the specifications of the schema" in result.stderr, result.stderr
