@@ -292,7 +292,8 @@ def test_each_service_reaches_only_what_it_needs(profile: str) -> None:
 def test_prometheus_rules_are_the_projects_alert_rules(profile: str) -> None:
     (rule,) = of_kind(rendered(profile), "PrometheusRule")
     expected = []
-    for path in sorted((REPO / "infra/prometheus").glob("*.yml")):
+    rules = REPO / "infra/prometheus"
+    for path in sorted(rules.rglob("*.yml"), key=lambda p: str(p.relative_to(rules))):
         expected += (yaml.safe_load(path.read_text()) or {}).get("groups", [])
     assert expected, "infra/prometheus holds the rule files"
     assert rule["spec"]["groups"] == expected
