@@ -32,7 +32,8 @@ RUN groupadd --system --gid 10001 meterflow \
 COPY --from=build --chown=0:0 /app/.venv /app/.venv
 # Nothing is written below / at run time: no bytecode, logs on stdout, scratch space in $TMPDIR (/tmp, an
 # emptyDir or tmpfs when the root filesystem is read-only; the normalizer's NORMALIZER_DATA_DIR lives there).
-ENV PATH=/app/.venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 TMPDIR=/tmp
+ENV PATH=/app/.venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 TMPDIR=/tmp \
+    NORMALIZER_DATA_DIR=/tmp/normalizer
 WORKDIR /app
 USER 10001:10001
 
