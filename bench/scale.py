@@ -1,5 +1,7 @@
-"""The scaling benchmark: the same fleet through 1, 2 and 3 normalizers and 1, 2 and 3 writers on 12 partitions,
-one instance added and one removed during every run (rebalances under load).
+"""The scaling benchmark: one fleet through 1-3 normalizers and 1-3 writers on 12 partitions, under churn.
+
+The same fleet goes through 1, 2 and 3 normalizers and 1, 2 and 3 writers on 12 partitions, one instance
+added and one removed during every run (rebalances under load).
 
 Run it with ``make bench-scale`` or ``uv run --frozen python bench/run.py --scale [options]`` (``--help``).
 On a fresh topic suffix, bucket and databases (all removed at the end):
@@ -287,7 +289,7 @@ class Scale:
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--meters", type=int, default=300, help="households in the fleet (default 300)")
+    parser.add_argument("--meters", type=int, default=600, help="households in the fleet (default 600)")
     parser.add_argument("--days", type=int, default=28, help="days of 15-minute readings (default 28)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--instances", default="1,2,3", help="instance counts to run, comma-separated (default 1,2,3)")
