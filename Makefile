@@ -1,7 +1,7 @@
 # Meterflow developer commands. A new user needs two: `make run` and `make test`.
 SHELL := /bin/bash
 
-.PHONY: setup node run up down status test test-unit lint fmt bench chaos clean
+.PHONY: setup node run up down status test test-unit lint fmt bench bench-scale chaos clean helm
 
 setup: ## install uv (if missing), the Python environment and the Kafka jars
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -20,6 +20,19 @@ node: ## Node.js and npm for the TimescaleDB (PGlite) tests: installed with apt-
 		fi; \
 	fi
 
+# helm for the chart's tests (tests/unit/deploy/test_helm_chart.py): built from the Go module proxy at a pinned
+# version into .local/bin (cached: the stamp file says which version is there; `go version -m` would too).
+HELM_VERSION := v3.22.0
+HELM_STAMP := .local/bin/.helm-$(HELM_VERSION)
+
+helm: $(HELM_STAMP) ## helm $(HELM_VERSION) in .local/bin (built with Go the first time)
+
+$(HELM_STAMP):
+	@command -v go >/dev/null 2>&1 || { echo "error: building helm needs Go (>= 1.24) on PATH" >&2; exit 1; }
+	mkdir -p .local/bin
+	GOBIN=$(CURDIR)/.local/bin go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
+	rm -f .local/bin/.helm-* && touch $@
+
 run: setup ## start the whole stack natively with demo data; Ctrl-C stops it
 	bash infra/stack.sh run
 
@@ -32,7 +45,7 @@ down: ## stop everything `make up` started
 status:
 	bash infra/stack.sh status
 
-test: setup node ## the whole suite; the fixtures start (and stop) the servers they need. CI=true: a skip fails
+test: setup node helm ## the whole suite; the fixtures start (and stop) the servers they need. CI=true: a skip fails
 	uv run --frozen pytest
 
 test-unit: setup
@@ -50,7 +63,10 @@ fmt:
 bench: setup ## benchmarks; results land in bench/results/
 	@command -v wrk >/dev/null 2>&1 || { [ "$$(id -u)" -eq 0 ] && apt-get install -y -q wrk >/dev/null; } \
 		|| echo "wrk not installed (apt-get install wrk): bench/api_bench.py falls back to its Python client"
-	uv run --frozen python bench/run.py
+	uv run --frozen python bench/run.py $(BENCH_ARGS)
+
+bench-scale: setup ## the scaling benchmark (bench/scale.py): 1-3 normalizers and writers on 12 partitions, instances added and removed under load
+	uv run --frozen python bench/run.py --scale $(SCALE_ARGS)
 
 chaos: setup ## the chaos run (docs/reliability.md): 1.1 M readings under kills and restarts on its own Kafka and PostgreSQL
 	uv run --frozen python bench/chaos.py $(CHAOS_ARGS)

@@ -230,6 +230,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--no-cache", action="store_true", help="generate the fleet again (not from .local/bench)")
     parser.add_argument("--out", type=Path, help="results file (default bench/results/<UTC timestamp>.json)")
+    parser.add_argument("--scale", action="store_true", help="run bench/scale.py instead (its options: --scale --help)")
     return parser.parse_args(argv)
 
 
@@ -285,6 +286,11 @@ def simple_part(results: dict[str, Any], servers: Servers, res: Resources, fleet
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--scale" in argv:  # the scaling benchmark instead, with its own options
+        from bench.scale import main as scale_main
+
+        return scale_main([arg for arg in argv if arg != "--scale"])
     args = parse_args(argv)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     out = args.out or RESULTS / f"{stamp}.json"

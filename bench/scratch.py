@@ -8,10 +8,10 @@ import contextlib
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from meterflow_contracts import ALL_TOPICS, TopicDurability
+from meterflow_contracts import ALL_TOPICS, RAW, READINGS, TopicDurability
 from meterflow_contracts.admin import create_topics
 from meterflow_harness.kafka import delete_topics
 from meterflow_harness.names import unique
@@ -45,6 +45,8 @@ class Resources:
     suffix: str = field(default_factory=lambda: unique(".bench"))
     bucket: str = field(default_factory=lambda: unique("mf-bench-"))
     databases: list[str] = field(default_factory=list)
+    # The raw and readings topics' partitions when not the declared ones (bench/scale.py: 12).
+    partitions: int | None = None
     topics_created: bool = False
     bucket_created: bool = False
 
@@ -53,10 +55,14 @@ class Resources:
         return Topics.with_suffix(self.suffix)
 
     def create_topics(self) -> None:
+        specs = [
+            replace(spec, partitions=self.partitions)
+            if self.partitions and spec.name in (RAW.name, READINGS.name)
+            else spec
+            for spec in ALL_TOPICS
+        ]
         asyncio.run(
-            create_topics(
-                self.servers.kafka, ALL_TOPICS, suffix=self.suffix, durability=TopicDurability.single_broker()
-            )
+            create_topics(self.servers.kafka, specs, suffix=self.suffix, durability=TopicDurability.single_broker())
         )
         self.topics_created = True
 
