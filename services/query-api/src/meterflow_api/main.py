@@ -25,6 +25,7 @@ from starlette.responses import Response
 
 from meterflow_api import metrics
 from meterflow_api.config import Settings
+from meterflow_api.dashboard import mount_dashboard
 from meterflow_api.db import Database
 from meterflow_api.errors import ApiError, InvalidRequest, NotFound
 from meterflow_api.render import json_response
@@ -115,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(metrics.MetricsMiddleware)
     _add_operations(app)
     _add_error_handlers(app)
+    mount_dashboard(app)
     return app
 
 
