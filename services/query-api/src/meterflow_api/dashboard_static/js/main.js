@@ -7,7 +7,7 @@ import { $ } from "./dom.js";
 import { stateFromParams, writeState } from "./state.js";
 import { setUpTheme } from "./theme.js";
 import {
-  autoInterval, isZone, parseWall, periodAround, scaleAroundMiddle, shift, showWall, wallOf, zoomOut, epochOf,
+  autoInterval, epochOf, isZone, parseWall, periodAround, scaleAroundMiddle, shift, showWall, snapped, wallOf, zoomOut,
 } from "./time.js";
 import { renderPicker } from "./views/meters.js";
 import * as seriesView from "./views/series.js";
@@ -103,15 +103,12 @@ function contextFor(signal) {
     if (!cache.has(key)) cache.set(key, api.series(channel.muid, params, { signal }));
     return cache.get(key);
   };
-  const zoomTo = (from, to) => {
-    const start = wallOf(from, state.tz);
-    const end = wallOf(to, state.tz);
-    if (parseWall(end) > parseWall(start)) update({ range: "custom", start, end });
-  };
+  const zoomTo = (from, to) => update(snapped(parseWall(wallOf(from, state.tz)).getTime(), parseWall(wallOf(to, state.tz)).getTime()));
   return { state, channels: channelsOf(state.meters), range, previousRange, interval, series, signal, zoomTo };
 }
 
 async function refresh() {
+  document.body.dataset.ready = "false";
   writeState(state);
   syncControls();
   inFlight?.abort();
@@ -121,6 +118,7 @@ async function refresh() {
   onScreen = null;
   if (state.meters.length === 0) {
     setStatus("Choose a meter on the left.");
+    document.body.dataset.ready = "true";
     return;
   }
   const ctx = contextFor(controller.signal);
@@ -223,6 +221,14 @@ function wireControls() {
   });
 }
 
+/** The skip link moves the focus without touching the fragment, which holds the view's state. */
+function wireSkipLink() {
+  $(".skip").addEventListener("click", (e) => {
+    e.preventDefault();
+    $("#main").focus();
+  });
+}
+
 function fillZones() {
   const zones = typeof Intl.supportedValuesOf === "function" ? Intl.supportedValuesOf("timeZone") : ["UTC"];
   const options = ["UTC", ...zones.filter((z) => z !== "UTC")].map((z) => Object.assign(document.createElement("option"), { value: z }));
@@ -235,4 +241,5 @@ setUpTheme($("#theme-toggle"), () => {
 });
 fillZones();
 wireControls();
+wireSkipLink();
 start();

@@ -56,18 +56,24 @@ export function zoomOut(state) {
   return scaleAroundMiddle(state, 2);
 }
 
-/** A custom range ``factor`` times as long, around the same middle, on whole minutes. */
+const QUARTER_MS = 15 * 60 * 1000; // custom ranges snap to quarter hours, the finest interval
+
+/** A custom range from one wall clock to another, widened to whole quarter hours. */
+export function snapped(startMs, endMs) {
+  return {
+    range: "custom",
+    start: formatWall(new Date(Math.floor(startMs / QUARTER_MS) * QUARTER_MS)),
+    end: formatWall(new Date(Math.max(Math.ceil(endMs / QUARTER_MS), Math.floor(startMs / QUARTER_MS) + 1) * QUARTER_MS)),
+  };
+}
+
+/** A custom range ``factor`` times as long, around the same middle (at least an hour). */
 export function scaleAroundMiddle(state, factor) {
   const start = parseWall(state.start).getTime();
   const end = parseWall(state.end).getTime();
   const middle = (start + end) / 2;
-  const half = Math.max(((end - start) * factor) / 2, 30 * 60 * 1000);
-  const minute = 60 * 1000;
-  return {
-    range: "custom",
-    start: formatWall(new Date(Math.floor((middle - half) / minute) * minute)),
-    end: formatWall(new Date(Math.ceil((middle + half) / minute) * minute)),
-  };
+  const half = Math.max(((end - start) * factor) / 2, 2 * QUARTER_MS);
+  return snapped(middle - half, middle + half);
 }
 
 /** Hours between two wall clocks. */

@@ -5,9 +5,16 @@ import { cssVar } from "../theme.js";
 
 const WEEKDAYS = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 
-function shade(value, max) {
-  const lo = cssVar("--heat-lo").split(",").map(Number);
-  const hi = cssVar("--heat-hi").split(",").map(Number);
+/** [r, g, b] of a "#rrggbb" colour. */
+function rgbOf(hex) {
+  const n = Number.parseInt(hex.replace("#", ""), 16);
+  return [(n >> 16) & 255, (n >> 8) & 255, n & 255];
+}
+
+/** From the card's colour (no energy) to the channel's colour (the most in this table). */
+function shade(value, max, color) {
+  const lo = rgbOf(cssVar("--card"));
+  const hi = rgbOf(cssVar(color));
   const f = max > 0 && value !== null ? value / max : 0;
   return `rgb(${lo.map((l, i) => Math.round(l + (hi[i] - l) * f)).join(",")})`;
 }
@@ -22,7 +29,7 @@ function table(channel, answer) {
     row.forEach((value, hour) => {
       const cell = el("td", { title: `${WEEKDAYS[day]} ${hour}:00: ${formatValue(value)} ${answer.unit ?? ""}` },
         el("span", { text: value === null ? "–" : formatValue(value, 3) }));
-      cell.style.background = shade(value, max);
+      cell.style.background = shade(value, max, channel.color);
       cell.style.color = value !== null && max > 0 && value / max > 0.55 ? "#fff" : "inherit";
       tr.append(cell);
     });
