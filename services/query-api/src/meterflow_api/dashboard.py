@@ -8,11 +8,18 @@ the signed-in key in ``X-API-Key``; nothing here reads the database.
 
 from __future__ import annotations
 
+import mimetypes
 from pathlib import Path
 
 from fastapi import FastAPI
 from starlette.responses import RedirectResponse
 from starlette.staticfiles import StaticFiles
+
+# Browsers load ES modules only with a JavaScript type; Python's table depends on the host's /etc/mime.types
+# (absent in slim images), so say it once.
+mimetypes.add_type("text/javascript", ".js")
+mimetypes.add_type("text/css", ".css")
+mimetypes.add_type("image/svg+xml", ".svg")
 
 STATIC_DIR = Path(__file__).with_name("dashboard_static")
 PATH = "/dashboard"

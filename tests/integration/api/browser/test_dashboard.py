@@ -25,12 +25,14 @@ pytestmark = pytest.mark.integration
 BOTH = f"{IMPORT_MUID},{EXPORT_MUID}"
 
 
-def dashboard(api_url: str, fragment: str) -> str:
-    return f"{api_url}/dashboard/#key=test-key&{fragment}"
+def dashboard(api_url: str, key: str, fragment: str) -> str:
+    return f"{api_url}/dashboard/#key={key}&{fragment}"
 
 
-async def test_february_month_draws_every_view(api_url: str, open_page: OpenPage, screenshot: Screenshot) -> None:
-    page = await open_page(dashboard(api_url, f"m={BOTH}&r=month&s=2023-02-01&tz=UTC"))
+async def test_february_month_draws_every_view(
+    api_url: str, api_key: str, open_page: OpenPage, screenshot: Screenshot
+) -> None:
+    page = await open_page(dashboard(api_url, api_key, f"m={BOTH}&r=month&s=2023-02-01&tz=UTC"))
     await dashboard_ready(page)
     series = page.locator("#series-chart")
     # 28 days of hourly buckets (auto interval for a month), both channels: import and export together.
@@ -57,8 +59,8 @@ async def points(page: Page, chart: str = "#series-chart") -> int:
     return int(await page.locator(chart).get_attribute("data-points") or "0")
 
 
-async def test_switches_meter_range_zone_and_zooms(api_url: str, open_page: OpenPage) -> None:
-    page = await open_page(dashboard(api_url, f"m={IMPORT_MUID}&r=month&s=2023-02-01&tz=UTC"))
+async def test_switches_meter_range_zone_and_zooms(api_url: str, api_key: str, open_page: OpenPage) -> None:
+    page = await open_page(dashboard(api_url, api_key, f"m={IMPORT_MUID}&r=month&s=2023-02-01&tz=UTC"))
     assert await points(page) == 672
     await expect(page.locator("#series-chart")).to_have_attribute("data-series", "1")
 
@@ -94,7 +96,9 @@ async def test_switches_meter_range_zone_and_zooms(api_url: str, open_page: Open
         await dashboard_ready(page)
     assert await points(page) == 672
 
-    await page.locator(".segmented").get_by_text("Week", exact=True).click()  # the week of 1 February: Monday 30 January on
+    await (
+        page.locator(".segmented").get_by_text("Week", exact=True).click()
+    )  # the week of 1 February: Monday 30 January on
     assert await points(page) == 7 * 24
     await page.get_by_role("button", name="Next period").click()
     assert await points(page) == 7 * 24
@@ -137,8 +141,8 @@ async def test_switches_meter_range_zone_and_zooms(api_url: str, open_page: Open
     assert 2 * zoomed <= await points(page) <= 2 * zoomed + 1  # quarter hours: the middle may fall inside one
 
 
-async def test_csv_download_is_what_the_chart_shows(api_url: str, open_page: OpenPage) -> None:
-    page = await open_page(dashboard(api_url, f"m={BOTH}&r=month&s=2023-02-01&tz=UTC&c=1"))
+async def test_csv_download_is_what_the_chart_shows(api_url: str, api_key: str, open_page: OpenPage) -> None:
+    page = await open_page(dashboard(api_url, api_key, f"m={BOTH}&r=month&s=2023-02-01&tz=UTC&c=1"))
     await dashboard_ready(page)
     async with page.expect_download() as info:
         await page.get_by_role("button", name="Download CSV").click()
@@ -166,9 +170,13 @@ async def test_csv_download_is_what_the_chart_shows(api_url: str, open_page: Ope
     await expect(page.locator("#series-chart .u-legend")).to_contain_text("previous period")
 
 
-async def test_unknown_meter_shows_not_found(api_url: str, open_page: OpenPage, page_errors: PageErrors) -> None:
+async def test_unknown_meter_shows_not_found(
+    api_url: str, api_key: str, open_page: OpenPage, page_errors: PageErrors
+) -> None:
     page_errors.expect(r"Failed to load resource: the server responded with a status of 404")
-    page = await open_page(dashboard(api_url, "m=00000000-0000-4000-8000-000000000000&r=month&s=2023-02-01&tz=UTC"))
+    page = await open_page(
+        dashboard(api_url, api_key, "m=00000000-0000-4000-8000-000000000000&r=month&s=2023-02-01&tz=UTC")
+    )
     await expect(page.locator("#error")).to_contain_text(
         "Meter not found: unknown meter 00000000-0000-4000-8000-000000000000"
     )
@@ -176,19 +184,19 @@ async def test_unknown_meter_shows_not_found(api_url: str, open_page: OpenPage, 
     await expect(page.locator("#series-chart")).not_to_have_attribute("data-points", "672")
 
 
-async def test_sign_out_and_in_keeps_the_key_in_the_tab_only(api_url: str, open_page: OpenPage) -> None:
-    page = await open_page(dashboard(api_url, f"m={IMPORT_MUID}&r=day&s=2023-02-14&tz=UTC"))
+async def test_sign_out_and_in_keeps_the_key_in_the_tab_only(api_url: str, api_key: str, open_page: OpenPage) -> None:
+    page = await open_page(dashboard(api_url, api_key, f"m={IMPORT_MUID}&r=day&s=2023-02-14&tz=UTC"))
     await dashboard_ready(page)
-    assert await page.evaluate("sessionStorage.getItem('meterflow.apiKey')") == "test-key"
+    assert await page.evaluate("sessionStorage.getItem('meterflow.apiKey')") == api_key
     assert await page.evaluate("localStorage.getItem('meterflow.apiKey')") is None
     await page.get_by_role("button", name="Sign out").click()
     await expect(page.locator("#sign-in")).to_be_visible()
     await expect(page.get_by_label("API key", exact=True)).to_be_focused()
     assert await page.evaluate("sessionStorage.getItem('meterflow.apiKey')") is None
-    await page.get_by_label("API key", exact=True).fill("another-key")
+    await page.get_by_label("API key", exact=True).fill(api_key)
     await page.get_by_role("button", name="Sign in").click()
     assert await points(page) == 96
-    assert await page.evaluate("sessionStorage.getItem('meterflow.apiKey')") == "another-key"
+    assert await page.evaluate("sessionStorage.getItem('meterflow.apiKey')") == api_key
 
 
 async def test_a_refused_key_shows_sign_in(api_url: str, open_page: OpenPage, page_errors: PageErrors) -> None:
@@ -214,9 +222,17 @@ async def test_a_refused_key_shows_sign_in(api_url: str, open_page: OpenPage, pa
     ],
 )
 async def test_readable_in_both_themes_at_1080p_and_375px(
-    api_url: str, open_page: OpenPage, screenshot: Screenshot, name: str, viewport: dict[str, int], scheme: str
+    api_url: str,
+    api_key: str,
+    open_page: OpenPage,
+    screenshot: Screenshot,
+    name: str,
+    viewport: dict[str, int],
+    scheme: str,
 ) -> None:
-    page = await open_page(dashboard(api_url, f"m={BOTH}&r=month&s=2023-02-01&tz=Europe/Zurich"), viewport, scheme)
+    page = await open_page(
+        dashboard(api_url, api_key, f"m={BOTH}&r=month&s=2023-02-01&tz=Europe/Zurich"), viewport, scheme
+    )
     assert await points(page) == 672
     background = await page.evaluate("getComputedStyle(document.body).backgroundColor")
     assert (background == "rgb(13, 17, 23)") == (scheme == "dark")
@@ -225,8 +241,10 @@ async def test_readable_in_both_themes_at_1080p_and_375px(
     await screenshot(page, name)
 
 
-async def test_theme_toggle_and_keyboard(api_url: str, open_page: OpenPage, screenshot: Screenshot) -> None:
-    page = await open_page(dashboard(api_url, f"m={BOTH}&r=week&s=2023-02-13&tz=UTC&c=1"))
+async def test_theme_toggle_and_keyboard(
+    api_url: str, api_key: str, open_page: OpenPage, screenshot: Screenshot
+) -> None:
+    page = await open_page(dashboard(api_url, api_key, f"m={BOTH}&r=week&s=2023-02-13&tz=UTC&c=1"))
     assert await points(page) == 168
     await screenshot(page, "dashboard-week-compare-light")
     # The first Tab reaches the skip link, which moves the focus to the charts (the fragment stays).

@@ -3,7 +3,45 @@
 import uPlot from "../vendor/uplot/uPlot.esm.js";
 import { cssVar } from "./theme.js";
 
+const DAY = 86400;
+const DAY_STEPS = [DAY, 2 * DAY, 7 * DAY, 14 * DAY, 28 * DAY, 91 * DAY, 365 * DAY]; // bar charts of days: no hours
 const charts = new Map(); // figure → {spec, plot}
+const formatters = new Map();
+
+/** The parts (year, month, day, hour, minute) of an instant in ``tz``: 24-hour clock, ISO-like order. */
+function partsOf(seconds, tz) {
+  if (!formatters.has(tz)) {
+    formatters.set(tz, new Intl.DateTimeFormat("en-GB", {
+      timeZone: tz, year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+    }));
+  }
+  return Object.fromEntries(formatters.get(tz).formatToParts(new Date(seconds * 1000)).map((p) => [p.type, p.value]));
+}
+
+/** Time-axis labels in the chart's zone: "13 Feb" per day or coarser, "14:00" within days (date under midnight). */
+function timeLabels(tz) {
+  return (u, splits, axis, space, increment) => {
+    let previousDay = null;
+    return splits.map((seconds) => {
+      const p = partsOf(seconds, tz);
+      const day = `${p.day} ${p.month}`;
+      const first = previousDay === null;
+      const label = increment >= 86400 ? (first || p.month === "Jan" && p.day === "1" ? `${day}\n${p.year}` : day)
+        : (first || day !== previousDay ? `${p.hour}:${p.minute}\n${day}` : `${p.hour}:${p.minute}`);
+      previousDay = day;
+      return label;
+    });
+  };
+}
+
+/** The legend's time: "2023-02-13 14:00" style, in the chart's zone. */
+function legendTime(tz) {
+  return (u, seconds) => {
+    if (seconds === null || seconds === undefined) return "–";
+    const p = partsOf(seconds, tz);
+    return `${p.day} ${p.month} ${p.year} ${p.hour}:${p.minute}`;
+  };
+}
 
 /**
  * Draws ``spec`` into ``figure`` (replacing what was there):
@@ -70,8 +108,11 @@ function options(figure, spec) {
     height: heightOf(spec),
     tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), spec.tz),
     scales: { x: { time: true, range: spec.xRange ? () => spec.xRange : undefined } },
-    series: [{ label: "Time" }, ...seriesOptions(spec)],
-    axes: [axis, { ...axis, label: spec.yLabel, size: 64 }],
+    series: [{ label: "Time", value: legendTime(spec.tz) }, ...seriesOptions(spec)],
+    axes: [
+      { ...axis, values: timeLabels(spec.tz), space: 60, incrs: spec.kind === "bars" ? DAY_STEPS : undefined },
+      { ...axis, label: spec.yLabel, size: 64 },
+    ],
     legend: { live: true },
     cursor: { drag: { x: Boolean(spec.onSelect), y: false, setScale: false } },
     hooks: {},

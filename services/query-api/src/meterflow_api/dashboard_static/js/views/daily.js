@@ -18,8 +18,11 @@ export async function update(ctx) {
     figure.setAttribute("aria-label", "No daily totals in this range");
     return;
   }
+  // Each day's bars stand in the middle of the day, with half a day of room at both ends.
+  const x = points.map((p) => (epochOf(p.start) + epochOf(p.end)) / 2);
   drawChart(figure, {
-    x: points.map((p) => epochOf(p.start)),
+    x,
+    xRange: [epochOf(points[0].start), epochOf(points.at(-1).end)],
     series,
     kind: "bars",
     tz: ctx.state.tz,
