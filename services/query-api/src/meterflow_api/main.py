@@ -3,7 +3,8 @@
 Run it with ``meterflow-api`` (settings from API_* and DATABASE_URL, see config.py), e.g.
 ``API_DATABASE_URL=postgresql://meterflow:meterflow@127.0.0.1:5432/meterflow meterflow-api``;
 ``meterflow-api --port 8080 --workers 2`` overrides API_PORT / API_WORKERS. Docs at /docs, the
-OpenAPI document at /openapi.json, Prometheus metrics at /metrics, liveness /healthz, readiness /readyz.
+OpenAPI document at /openapi.json, Prometheus metrics at /metrics, liveness /healthz, readiness /readyz,
+the dashboard at /dashboard/ (dashboard.py).
 In code: ``create_app(Settings(...))`` returns the ASGI app; its lifespan opens and closes the pool.
 """
 
