@@ -50,3 +50,12 @@ async def test_no_cdn_and_no_openapi_entry(api: httpx.AsyncClient) -> None:
     assert "http://" not in page and "https://" not in page
     assert not any(p.startswith("/dashboard") for p in (await api.get("/openapi.json")).json()["paths"])
     assert (await api.get("/dashboard/no-such-file.js")).status_code == 404
+
+
+async def test_files_are_counted_under_the_dashboard_route(api: httpx.AsyncClient) -> None:
+    from prometheus_client import REGISTRY
+
+    labels = {"route": "/dashboard", "method": "GET", "status": "200"}
+    before = REGISTRY.get_sample_value("meterflow_api_requests_total", labels) or 0.0
+    assert (await api.get("/dashboard/app.css")).status_code == 200
+    assert REGISTRY.get_sample_value("meterflow_api_requests_total", labels) == before + 1

@@ -13,7 +13,9 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from starlette.responses import RedirectResponse
+from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
+from starlette.types import Receive, Scope, Send
 
 # Browsers load ES modules only with a JavaScript type; Python's table depends on the host's /etc/mime.types
 # (absent in slim images), so say it once.
@@ -25,6 +27,17 @@ STATIC_DIR = Path(__file__).with_name("dashboard_static")
 PATH = "/dashboard"
 
 
+class _DashboardFiles(StaticFiles):
+    """The static files, each request tagged with its mount as the route: a mount sets none in the scope, and
+    the metrics middleware would count the dashboard's files as ``unmatched``."""
+
+    mount: Mount | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["route"] = self.mount
+        await super().__call__(scope, receive, send)
+
+
 def mount_dashboard(app: FastAPI) -> None:
     """Serve the app at ``/dashboard/`` (``/dashboard`` redirects there, so relative module URLs resolve)."""
 
@@ -32,4 +45,6 @@ def mount_dashboard(app: FastAPI) -> None:
     async def dashboard_root() -> RedirectResponse:
         return RedirectResponse(f"{PATH}/", status_code=308)
 
-    app.mount(PATH, StaticFiles(directory=STATIC_DIR, html=True), name="dashboard")
+    files = _DashboardFiles(directory=STATIC_DIR, html=True)
+    files.mount = Mount(PATH, app=files, name="dashboard")
+    app.router.routes.append(files.mount)
