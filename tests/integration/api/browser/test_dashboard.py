@@ -59,6 +59,25 @@ async def points(page: Page, chart: str = "#series-chart") -> int:
     return int(await page.locator(chart).get_attribute("data-points") or "0")
 
 
+async def test_defaults_to_the_first_meter_and_its_latest_month(
+    api_url: str, api_key: str, open_page: OpenPage
+) -> None:
+    page = await open_page(f"{api_url}/dashboard/#key={api_key}")
+    assert await points(page) == 672
+    assert f"m={EXPORT_MUID}" in page.url  # the first in muid order
+    await expect(page.get_by_label("From", exact=True)).to_have_value("2023-02-01T00:00")
+    await expect(page.get_by_role("radio", name="Month")).to_be_checked()
+    # The search filters by any word of a meter's line: its muid, OBIS code, direction, quantity, unit.
+    search = page.get_by_role("searchbox", name="Search meters")
+    await search.fill("import")
+    await expect(page.locator("#meter-list li")).to_have_count(1)
+    await expect(page.locator("#meter-count")).to_have_text("1 of 2 meters")
+    await search.fill("0100021D00FF")
+    await expect(page.locator("#meter-list li")).to_contain_text(EXPORT_MUID)
+    await search.fill("nothing-like-this")
+    await expect(page.locator("#meter-list li")).to_have_count(0)
+
+
 async def test_switches_meter_range_zone_and_zooms(api_url: str, api_key: str, open_page: OpenPage) -> None:
     page = await open_page(dashboard(api_url, api_key, f"m={IMPORT_MUID}&r=month&s=2023-02-01&tz=UTC"))
     assert await points(page) == 672
