@@ -218,7 +218,9 @@ async def test_sign_out_and_in_keeps_the_key_in_the_tab_only(api_url: str, api_k
     assert await page.evaluate("sessionStorage.getItem('meterflow.apiKey')") == api_key
 
 
-async def test_a_refused_key_shows_sign_in(api_url: str, open_page: OpenPage, page_errors: PageErrors) -> None:
+async def test_a_refused_key_shows_sign_in(
+    api_url: str, api_key: str, open_page: OpenPage, page_errors: PageErrors
+) -> None:
     """401 → the sign-in form with the API's reason. Needs the API to check keys (issue 13's auth)."""
     async with httpx.AsyncClient() as client:
         answer = await client.get(f"{api_url}/v1/meters", headers={"X-API-Key": "mf_not-a-key"})
@@ -230,6 +232,10 @@ async def test_a_refused_key_shows_sign_in(api_url: str, open_page: OpenPage, pa
     await expect(page.locator("#app")).to_be_hidden()
     await expect(page.locator("#sign-in-reason")).to_contain_text("The API refused this key")
     await expect(page.get_by_label("API key", exact=True)).to_be_focused()
+    # A valid key signs in from the form.
+    await page.get_by_label("API key", exact=True).fill(api_key)
+    await page.get_by_role("button", name="Sign in").click()
+    assert await points(page) == 672
 
 
 @pytest.mark.parametrize(
