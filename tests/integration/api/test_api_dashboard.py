@@ -25,6 +25,8 @@ async def test_dashboard_redirects_to_its_folder_and_serves_the_page(api: httpx.
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
     assert '<script type="module" src="js/main.js">' in page.text
+    # Its own origin only: the browser tests run the whole app under this policy without a violation.
+    assert page.headers["content-security-policy"].startswith("default-src 'self';")
 
 
 @pytest.mark.parametrize(
