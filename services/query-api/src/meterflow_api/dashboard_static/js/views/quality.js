@@ -24,6 +24,12 @@ export function gapsOf(points, tz) {
   return gaps.map((g) => ({ ...g, from: wallOf(epochOf(g.from), tz), to: wallOf(epochOf(g.to), tz) }));
 }
 
+/** "2023-02-01 00:00 – 01:00" within a day, "2023-02-01 00:00 – 2023-02-03 00:00" across days. */
+function gapText({ from, to }) {
+  const sameDay = from.slice(0, 10) === to.slice(0, 10);
+  return `${from.replace("T", " ")} – ${sameDay ? to.slice(11) : to.replace("T", " ")}`;
+}
+
 function channelBlock(channel, stats, gaps, tz) {
   const coverage = stats.coverage === null ? "–" : `${formatValue(stats.coverage * 100, 2)} %`;
   const last = channel.last ? showWall(wallOf(epochOf(channel.last), tz)) : "none";
@@ -31,7 +37,7 @@ function channelBlock(channel, stats, gaps, tz) {
     ? el(
         "ul",
         {},
-        ...gaps.slice(0, MAX_GAPS_LISTED).map((g) => el("li", { text: `${showWall(g.from)} – ${showWall(g.to)}` })),
+        ...gaps.slice(0, MAX_GAPS_LISTED).map((g) => el("li", { text: gapText(g) })),
         gaps.length > MAX_GAPS_LISTED ? el("li", { text: `and ${gaps.length - MAX_GAPS_LISTED} more` }) : null,
       )
     : null;
