@@ -1,7 +1,7 @@
 # Meterflow developer commands. A new user needs two: `make run` and `make test`.
 SHELL := /bin/bash
 
-.PHONY: setup node run up down status test test-unit lint fmt bench bench-scale chaos clean helm
+.PHONY: setup node chromium run up down status test test-unit lint fmt bench bench-scale chaos clean helm
 
 setup: ## install uv (if missing), the Python environment and the Kafka jars
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -16,6 +16,18 @@ node: ## Node.js and npm for the TimescaleDB (PGlite) tests: installed with apt-
 		else \
 			echo "error: the TimescaleDB (PGlite) tests need Node.js and npm, which apt-get cannot install here (not root):" \
 				"install them (sudo apt-get install nodejs npm) and run make test again" >&2; \
+			exit 1; \
+		fi; \
+	fi
+
+chromium: ## Debian's Chromium for the browser tests (Playwright drives it; its own browser download is never used)
+	@if [ ! -x "$${MF_CHROMIUM:-/usr/bin/chromium}" ]; then \
+		if [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "chromium missing: apt-get install chromium (the dashboard and /docs browser tests need it)"; \
+			apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; \
+		else \
+			echo "error: the browser tests need Chromium, which apt-get cannot install here (not root):" \
+				"install it (sudo apt-get install chromium) or set MF_CHROMIUM to a Chromium binary" >&2; \
 			exit 1; \
 		fi; \
 	fi
@@ -45,7 +57,7 @@ down: ## stop everything `make up` started
 status:
 	bash infra/stack.sh status
 
-test: setup node helm ## the whole suite; the fixtures start (and stop) the servers they need. CI=true: a skip fails
+test: setup node chromium helm ## the whole suite; the fixtures start (and stop) the servers they need. CI=true: a skip fails
 	uv run --frozen pytest
 
 test-unit: setup

@@ -3,7 +3,8 @@
 Run it with ``meterflow-api`` (settings from API_* and DATABASE_URL, see config.py), e.g.
 ``API_DATABASE_URL=postgresql://meterflow:meterflow@127.0.0.1:5432/meterflow meterflow-api``;
 ``meterflow-api --port 8080 --workers 2`` overrides API_PORT / API_WORKERS. Docs at /docs, the
-OpenAPI document at /openapi.json, Prometheus metrics at /metrics, liveness /healthz, readiness /readyz.
+OpenAPI document at /openapi.json, Prometheus metrics at /metrics, liveness /healthz, readiness /readyz,
+the dashboard at /dashboard/ (dashboard.py).
 In code: ``create_app(Settings(...))`` returns the ASGI app; its lifespan opens and closes the pool.
 """
 
@@ -25,6 +26,7 @@ from starlette.responses import Response
 
 from meterflow_api import edge, metrics
 from meterflow_api.config import Settings
+from meterflow_api.dashboard import mount_dashboard
 from meterflow_api.db import Database
 from meterflow_api.errors import ApiError, InvalidRequest, NotFound
 from meterflow_api.render import json_response
@@ -118,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     edge.install(app, settings)
     _add_operations(app)
     _add_error_handlers(app)
+    mount_dashboard(app)
     return app
 
 
