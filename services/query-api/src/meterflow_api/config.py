@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, PostgresDsn
+from pathlib import Path
+
+from pydantic import AliasChoices, BaseModel, Field, PostgresDsn
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+class TariffSettings(BaseModel):
+    """API_TARIFFS__*: where tariffs come from besides the tariffs tables (docs/api.md, "Tariffs")."""
+
+    file: Path | None = Field(
+        None,
+        description=(
+            "YAML file of tariffs (the shape of the shipped meterflow_api/tariffs.yaml); unset: the shipped one. "
+            "Tariffs of the tariffs table are added to the file's and win on a name both define."
+        ),
+    )
+    cache_s: float = Field(5.0, ge=0, description="Seconds the tariffs table's rows are reused (0: read per request).")
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="API_", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_prefix="API_", extra="ignore", populate_by_name=True, env_nested_delimiter="__"
+    )
 
     # No default: the DSN carries a password. `make` and the test fixtures pass the local one.
     database_url: PostgresDsn = Field(validation_alias=AliasChoices("API_DATABASE_URL", "DATABASE_URL"))
@@ -52,3 +69,4 @@ class Settings(BaseSettings):
     )
     access_log: bool = Field(False, description="Log every request (metrics cover the rest).")
     log_level: str = "INFO"
+    tariffs: TariffSettings = Field(default_factory=TariffSettings)

@@ -1,0 +1,282 @@
+"""Response models of the tariffs, cost and sites endpoints (issue 14): they document the API (OpenAPI, with
+real answers on the February 2023 sample files as examples) and the tests validate real answers against them.
+Kept beside ``schemas`` (which holds the other resources') so each stays a readable size.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+IMPORT_MUID = "95ce3367-cbce-4a4d-bbe3-da082831d7bd"
+EXPORT_MUID = "1db7649e-9342-4e04-97c7-f0ebb88ed1f8"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _example(example: dict[str, Any]) -> ConfigDict:
+    return ConfigDict(extra="forbid", json_schema_extra={"examples": [example]})
+
+
+# --- tariffs --------------------------------------------------------------------------------------------------
+
+
+class TariffWindow(_Model):
+    days: str = Field(description="Weekdays: mon..sun, a range (mon-fri) or a list (sat,sun).", examples=["mon-fri"])
+    from_: str = Field(alias="from", description="Local start HH:MM (inclusive).", examples=["07:00"])
+    to: str = Field(description="Local end HH:MM (exclusive; 24:00 ends the day).", examples=["20:00"])
+
+
+class TariffBand(_Model):
+    name: str = Field(description="Band name.", examples=["high"])
+    price: float = Field(description="Price per kWh in the tariff's currency.", examples=[0.32])
+    windows: list[TariffWindow] = Field(
+        description="When the band applies; empty: at every time no other band's window holds.",
+        examples=[[{"days": "mon-fri", "from": "07:00", "to": "20:00"}]],
+    )
+
+
+class TariffVersionInfo(_Model):
+    valid_from: date = Field(description="Local date from whose midnight the version applies.", examples=["2000-01-01"])
+    fixed_monthly_fee: float = Field(description="Fee per calendar month (charged pro rata).", examples=[0.0])
+    feed_in_price: float = Field(description="Paid per exported kWh.", examples=[0.0])
+    bands: list[TariffBand] = Field(description="The bands of this version.")
+
+
+class HolidaysInfo(_Model):
+    country: str = Field(description="ISO 3166-1 alpha-2 country.", examples=["CH"])
+    subdivision: str | None = Field(description="Subdivision (canton, state), or null.", examples=["ZH"])
+    band: str = Field(description="Band that applies all day on a public holiday.", examples=["low"])
+
+
+_CH_HT_NT = {
+    "name": "ch-ht-nt",
+    "description": "Swiss high/low tariff: high Mon-Fri 07:00-20:00 Europe/Zurich, low at all other times",
+    "zone": "Europe/Zurich",
+    "currency": "CHF",
+    "source": "file",
+    "holidays": None,
+    "versions": [
+        {
+            "valid_from": "2000-01-01",
+            "fixed_monthly_fee": 0.0,
+            "feed_in_price": 0.0,
+            "bands": [
+                {"name": "high", "price": 0.32, "windows": [{"days": "mon-fri", "from": "07:00", "to": "20:00"}]},
+                {"name": "low", "price": 0.22, "windows": []},
+            ],
+        }
+    ],
+}
+
+
+class TariffInfo(_Model):
+    model_config = _example(_CH_HT_NT)
+
+    name: str = Field(description="Tariff name (the tariff= parameter).", examples=["ch-ht-nt"])
+    description: str = Field(description="What it is.", examples=["Swiss high/low tariff"])
+    zone: str = Field(description="IANA zone in which bands and validity dates are read.", examples=["Europe/Zurich"])
+    currency: str = Field(description="ISO 4217 currency of every price.", examples=["CHF"])
+    source: str = Field(description="file (tariffs.yaml) or table (the tariffs table).", examples=["file"])
+    holidays: HolidaysInfo | None = Field(description="Public holidays priced in one band; null: none.")
+    versions: list[TariffVersionInfo] = Field(description="Price versions by valid_from.")
+
+
+class TariffsResponse(_Model):
+    model_config = _example({"tariffs": [_CH_HT_NT]})
+
+    tariffs: list[TariffInfo] = Field(description="Every tariff, by name.")
+
+
+# --- cost -----------------------------------------------------------------------------------------------------
+
+
+class BandCost(_Model):
+    name: str = Field(description="Band (feed_in for an export channel).", examples=["high"])
+    kwh: float = Field(description="Energy in the band (6 decimal places).", examples=[36.4869])
+    cost: float = Field(description="kwh x price (4 decimal places, rounded half-even).", examples=[11.6758])
+    price: float = Field(description="Price per kWh (negative for feed-in: paid to the site).", examples=[0.32])
+    valid_from: date = Field(description="The tariff version the price belongs to.", examples=["2000-01-01"])
+
+
+class ShiftFigure(_Model):
+    share: float = Field(description="The share asked for.", examples=[0.2])
+    shifted_kwh: float = Field(description="kWh moved from higher bands into the low band.", examples=[7.2974])
+    cost: float = Field(description="Energy cost after the shift.", examples=[25.0002])
+    saving: float = Field(description="energy_cost - cost.", examples=[0.7297])
+
+
+class CostPointInfo(_Model):
+    start: datetime = Field(description="Bucket start in tz.", examples=["2023-02-01T00:00:00+01:00"])
+    end: datetime = Field(description="Bucket end (exclusive) in tz.", examples=["2023-02-02T00:00:00+01:00"])
+    kwh: float | None = Field(description="Energy in the bucket; null without readings.", examples=[1.8299])
+    cost: float | None = Field(description="Its energy cost; null without readings.", examples=[0.4866])
+    count: int = Field(description="Readings (or rollup hours) priced in the bucket.", examples=[92])
+
+
+class CostResponse(_Model):
+    model_config = _example(
+        {
+            "muid": IMPORT_MUID,
+            "obis": "1-0:1.29.0*255",
+            "tariff": "ch-ht-nt",
+            "kind": "import",
+            "currency": "CHF",
+            "tz": "Europe/Zurich",
+            "start": "2023-02-01T01:00:00+01:00",
+            "end": "2023-03-01T01:00:00+01:00",
+            "total_kwh": 97.6082,
+            "total_cost": 25.7299,
+            "energy_cost": 25.7299,
+            "fixed_fee": 0.0,
+            "bands": [
+                {"name": "high", "kwh": 36.4869, "cost": 11.6758, "price": 0.32, "valid_from": "2000-01-01"},
+                {"name": "low", "kwh": 61.1213, "cost": 13.4467, "price": 0.22, "valid_from": "2000-01-01"},
+            ],
+        }
+    )
+
+    muid: UUID = Field(description="Meter id.", examples=[IMPORT_MUID])
+    obis: str = Field(description="Normalized OBIS code of the channel priced.", examples=["1-0:1.29.0*255"])
+    tariff: str = Field(description="Tariff name.", examples=["ch-ht-nt"])
+    kind: str = Field(description="import (priced by the bands) or export (by the feed-in price).", examples=["import"])
+    currency: str = Field(description="Currency of every amount.", examples=["CHF"])
+    tz: str = Field(description="Zone of start, end and the points.", examples=["Europe/Zurich"])
+    start: datetime = Field(description="Start of the range priced.", examples=["2023-02-01T00:00:00+01:00"])
+    end: datetime = Field(description="End (exclusive) of the range priced.", examples=["2023-03-01T00:00:00+01:00"])
+    total_kwh: float = Field(description="Energy of the range.", examples=[97.6082])
+    total_cost: float = Field(description="energy_cost + fixed_fee.", examples=[25.7299])
+    energy_cost: float = Field(description="Sum over the bands (negative for export).", examples=[25.7299])
+    fixed_fee: float = Field(description="The monthly fee pro rata over the range (import only).", examples=[0.0])
+    bands: list[BandCost] = Field(description="Per band and price, by version and the tariff's band order.")
+    shift: ShiftFigure | None = Field(None, description="Only with shift=: the period's cost after the shift.")
+    points: list[CostPointInfo] | None = Field(None, description="Only with interval=: kWh and cost per bucket.")
+
+
+# --- sites ----------------------------------------------------------------------------------------------------
+
+
+class SiteChannelInfo(_Model):
+    role: str = Field(description="import, export, production or submeter.", examples=["import"])
+    label: str | None = Field(description="The sub-meter's name; null for the other roles.", examples=[None])
+    muid: UUID = Field(description="Meter id.", examples=[IMPORT_MUID])
+    obis: str = Field(description="Normalized OBIS code.", examples=["1-0:1.29.0*255"])
+
+
+_SITE = {
+    "name": "demo-home",
+    "tenant": "demo",
+    "created_at": "2023-03-01T08:00:00+00:00",
+    "channels": [
+        {"role": "import", "label": None, "muid": IMPORT_MUID, "obis": "1-0:1.29.0*255"},
+        {"role": "export", "label": None, "muid": EXPORT_MUID, "obis": "1-0:2.29.0*255"},
+    ],
+}
+
+
+class SiteInfo(_Model):
+    model_config = _example(_SITE)
+
+    name: str = Field(description="Site name.", examples=["demo-home"])
+    tenant: str = Field(description="Owning tenant.", examples=["demo"])
+    created_at: datetime = Field(description="When it was created.", examples=["2023-03-01T08:00:00+00:00"])
+    channels: list[SiteChannelInfo] = Field(description="Channels by role (import, export, production, submeter).")
+
+
+class SitesResponse(_Model):
+    model_config = _example({"sites": [_SITE]})
+
+    sites: list[SiteInfo] = Field(description="The caller's sites, by name.")
+
+
+class BalanceFigures(_Model):
+    model_config = ConfigDict(extra="forbid")
+
+    start: datetime | None = Field(None, description="Bucket start in tz (points only).")
+    end: datetime | None = Field(None, description="Bucket end (exclusive) in tz (points only).")
+    import_kwh: float | None = Field(None, description="Energy from the grid.", examples=[97.6082])
+    export_kwh: float | None = Field(None, description="Energy to the grid.", examples=[36.19725])
+    net_kwh: float | None = Field(None, description="import_kwh - export_kwh.", examples=[61.41095])
+    production_kwh: float | None = Field(None, description="PV production (production channel only).")
+    self_consumption_kwh: float | None = Field(None, description="production_kwh - export_kwh.")
+    self_consumption_rate: float | None = Field(None, description="self_consumption_kwh / production_kwh.")
+    self_sufficiency: float | None = Field(
+        None, description="self_consumption_kwh / (import_kwh + self_consumption_kwh): autarky."
+    )
+    submeters: dict[str, float | None] | None = Field(None, description="kWh per sub-meter label.")
+
+
+class BalanceResponse(_Model):
+    model_config = _example(
+        {
+            "site": "demo-home",
+            "tz": "Europe/Zurich",
+            "interval": "1mo",
+            "start": "2023-02-01T00:00:00+01:00",
+            "end": "2023-03-01T00:00:00+01:00",
+            "totals": {"import_kwh": 97.6082, "export_kwh": 36.19725, "net_kwh": 61.41095},
+            "points": [
+                {
+                    "start": "2023-02-01T00:00:00+01:00",
+                    "end": "2023-03-01T00:00:00+01:00",
+                    "import_kwh": 97.6082,
+                    "export_kwh": 36.19725,
+                    "net_kwh": 61.41095,
+                }
+            ],
+            "unavailable": {
+                "production_kwh": "the site has no production channel: an export meter measures what leaves for "
+                "the grid, not what the panels produce (add one with meterflow sites create ... --production "
+                "MUID[:OBIS])"
+            },
+        }
+    )
+
+    site: str = Field(description="Site name.", examples=["demo-home"])
+    tz: str = Field(description="Zone of the buckets.", examples=["Europe/Zurich"])
+    interval: str = Field(description="Bucket size.", examples=["1d"])
+    start: datetime = Field(description="Start of the range.")
+    end: datetime = Field(description="End (exclusive) of the range.")
+    totals: BalanceFigures = Field(description="The figures over the whole range.")
+    points: list[BalanceFigures] = Field(description="The figures per bucket (null where a channel has no reading).")
+    unavailable: dict[str, str] = Field(description="Figures the site's channels cannot support, with the reason.")
+
+
+class SiteCostPart(_Model):
+    muid: UUID = Field(description="Meter id.")
+    obis: str = Field(description="Normalized OBIS code.")
+    total_kwh: float = Field(description="Energy of the channel.")
+    total_cost: float = Field(description="Its cost (negative for export: remuneration).")
+    energy_cost: float = Field(description="Sum over the bands.")
+    fixed_fee: float = Field(description="Monthly fee pro rata (import only).")
+    bands: list[BandCost] = Field(description="Per band and price.")
+    remuneration: float | None = Field(None, description="Export only: what the feed-in price pays (positive).")
+
+
+class SiteCostPoint(_Model):
+    start: datetime
+    end: datetime
+    import_kwh: float | None
+    export_kwh: float | None
+    import_cost: float | None
+    export_remuneration: float | None
+    net_cost: float
+
+
+class SiteCostResponse(_Model):
+    site: str = Field(description="Site name.", examples=["demo-home"])
+    tariff: str = Field(description="Tariff name.", examples=["ch-ht-nt-zh"])
+    currency: str = Field(description="Currency.", examples=["CHF"])
+    tz: str = Field(description="Zone of start, end and points.", examples=["Europe/Zurich"])
+    start: datetime = Field(description="Start of the range.")
+    end: datetime = Field(description="End (exclusive) of the range.")
+    total_kwh: float = Field(description="Imported energy.", examples=[97.6082])
+    total_cost: float = Field(description="Import total_cost - export remuneration.", examples=[25.3])
+    import_: SiteCostPart | None = Field(alias="import", description="The import channel's cost.")
+    export: SiteCostPart | None = Field(description="The export channel's remuneration.")
+    points: list[SiteCostPoint] | None = Field(None, description="Only with interval=.")
