@@ -29,7 +29,6 @@ from meterflow_api.domain.tariffs import Tariff
 READING_PLACES: Final = Decimal("1e-9")
 KWH_PLACES: Final = Decimal("1e-6")
 MONEY_PLACES: Final = Decimal("1e-4")
-_DAY_SECONDS: Final = Decimal(86400)
 
 
 def exact(value: float) -> Decimal:
@@ -167,21 +166,23 @@ def shift_figure(priced: Sequence[Priced], share: Decimal, energy_cost: Decimal)
 
 
 def fixed_fee(tariff: Tariff, start: datetime, end: datetime) -> Decimal:
-    """The monthly fee pro rata over [start, end) (see the module's rules)."""
+    """The monthly fee pro rata over [start, end) (see the module's rules). The wall-clock seconds covered are
+    added up per month and fee first, so a whole month costs exactly its fee."""
     zone = tariff.zone
     lo = start.astimezone(zone).replace(tzinfo=None)
     hi = end.astimezone(zone).replace(tzinfo=None)
-    total = Decimal(0)
+    covered: dict[tuple[int, int, Decimal], int] = {}
     day = lo.date()
     while datetime.combine(day, time()) < hi:
         day_start = datetime.combine(day, time())
-        day_end = day_start + timedelta(days=1)
-        covered = min(hi, day_end) - max(lo, day_start)
-        fee = tariff.version_on(day).fixed_monthly_fee
-        if fee:
-            days_in_month = calendar.monthrange(day.year, day.month)[1]
-            total += fee * Decimal(int(covered.total_seconds())) / _DAY_SECONDS / days_in_month
+        seconds = int((min(hi, day_start + timedelta(days=1)) - max(lo, day_start)).total_seconds())
+        key = (day.year, day.month, tariff.version_on(day).fixed_monthly_fee)
+        covered[key] = covered.get(key, 0) + seconds
         day += timedelta(days=1)
+    total = Decimal(0)
+    for (year, month, fee), seconds in covered.items():
+        month_seconds = calendar.monthrange(year, month)[1] * 86400
+        total += fee * Decimal(seconds) / Decimal(month_seconds)
     return total
 
 
