@@ -26,6 +26,28 @@ def _example(example: dict[str, Any]) -> ConfigDict:
 # --- tariffs --------------------------------------------------------------------------------------------------
 
 
+_CH_HT_NT_BANDS = [
+    {"name": "high", "price": 0.32, "windows": [{"days": "mon-fri", "from": "07:00", "to": "20:00"}]},
+    {"name": "low", "price": 0.22, "windows": []},
+]
+_CH_HT_NT = {
+    "name": "ch-ht-nt",
+    "description": "Swiss high/low tariff: high Mon-Fri 07:00-20:00 Europe/Zurich, low at all other times",
+    "zone": "Europe/Zurich",
+    "currency": "CHF",
+    "source": "file",
+    "holidays": None,
+    "versions": [
+        {
+            "valid_from": "2000-01-01",
+            "fixed_monthly_fee": 0.0,
+            "feed_in_price": 0.0,
+            "bands": _CH_HT_NT_BANDS,
+        }
+    ],
+}
+
+
 class TariffWindow(_Model):
     days: str = Field(description="Weekdays: mon..sun, a range (mon-fri) or a list (sat,sun).", examples=["mon-fri"])
     from_: str = Field(alias="from", description="Local start HH:MM (inclusive).", examples=["07:00"])
@@ -45,34 +67,13 @@ class TariffVersionInfo(_Model):
     valid_from: date = Field(description="Local date from whose midnight the version applies.", examples=["2000-01-01"])
     fixed_monthly_fee: float = Field(description="Fee per calendar month (charged pro rata).", examples=[0.0])
     feed_in_price: float = Field(description="Paid per exported kWh.", examples=[0.0])
-    bands: list[TariffBand] = Field(description="The bands of this version.")
+    bands: list[TariffBand] = Field(description="The bands of this version.", examples=[_CH_HT_NT_BANDS])
 
 
 class HolidaysInfo(_Model):
     country: str = Field(description="ISO 3166-1 alpha-2 country.", examples=["CH"])
     subdivision: str | None = Field(description="Subdivision (canton, state), or null.", examples=["ZH"])
     band: str = Field(description="Band that applies all day on a public holiday.", examples=["low"])
-
-
-_CH_HT_NT = {
-    "name": "ch-ht-nt",
-    "description": "Swiss high/low tariff: high Mon-Fri 07:00-20:00 Europe/Zurich, low at all other times",
-    "zone": "Europe/Zurich",
-    "currency": "CHF",
-    "source": "file",
-    "holidays": None,
-    "versions": [
-        {
-            "valid_from": "2000-01-01",
-            "fixed_monthly_fee": 0.0,
-            "feed_in_price": 0.0,
-            "bands": [
-                {"name": "high", "price": 0.32, "windows": [{"days": "mon-fri", "from": "07:00", "to": "20:00"}]},
-                {"name": "low", "price": 0.22, "windows": []},
-            ],
-        }
-    ],
-}
 
 
 class TariffInfo(_Model):
@@ -83,15 +84,30 @@ class TariffInfo(_Model):
     zone: str = Field(description="IANA zone in which bands and validity dates are read.", examples=["Europe/Zurich"])
     currency: str = Field(description="ISO 4217 currency of every price.", examples=["CHF"])
     source: str = Field(description="file (tariffs.yaml) or table (the tariffs table).", examples=["file"])
-    holidays: HolidaysInfo | None = Field(description="Public holidays priced in one band; null: none.")
-    versions: list[TariffVersionInfo] = Field(description="Price versions by valid_from.")
+    holidays: HolidaysInfo | None = Field(
+        description="Public holidays priced in one band; null: none.",
+        examples=[{"country": "CH", "subdivision": "ZH", "band": "low"}],
+    )
+    versions: list[TariffVersionInfo] = Field(
+        description="Price versions by valid_from.", examples=[_CH_HT_NT["versions"]]
+    )
 
 
 class TariffsResponse(_Model):
     model_config = _example({"tariffs": [_CH_HT_NT]})
 
-    tariffs: list[TariffInfo] = Field(description="Every tariff, by name.")
+    tariffs: list[TariffInfo] = Field(description="Every tariff, by name.", examples=[[_CH_HT_NT]])
 
+
+_BAND_COST = {"name": "high", "kwh": 36.4869, "cost": 11.6758, "price": 0.32, "valid_from": "2000-01-01"}
+_SHIFT = {"share": 0.2, "shifted_kwh": 7.29738, "cost": 25.0002, "saving": 0.7297}
+_COST_POINT = {
+    "start": "2023-02-01T00:00:00+01:00",
+    "end": "2023-02-02T00:00:00+01:00",
+    "kwh": 1.8299,
+    "cost": 0.4866,
+    "count": 92,
+}
 
 # --- cost -----------------------------------------------------------------------------------------------------
 
@@ -153,9 +169,15 @@ class CostResponse(_Model):
     total_cost: float = Field(description="energy_cost + fixed_fee.", examples=[25.7299])
     energy_cost: float = Field(description="Sum over the bands (negative for export).", examples=[25.7299])
     fixed_fee: float = Field(description="The monthly fee pro rata over the range (import only).", examples=[0.0])
-    bands: list[BandCost] = Field(description="Per band and price, by version and the tariff's band order.")
-    shift: ShiftFigure | None = Field(None, description="Only with shift=: the period's cost after the shift.")
-    points: list[CostPointInfo] | None = Field(None, description="Only with interval=: kWh and cost per bucket.")
+    bands: list[BandCost] = Field(
+        description="Per band and price, by version and the tariff's band order.", examples=[[_BAND_COST]]
+    )
+    shift: ShiftFigure | None = Field(
+        None, description="Only with shift=: the period's cost after the shift.", examples=[_SHIFT]
+    )
+    points: list[CostPointInfo] | None = Field(
+        None, description="Only with interval=: kWh and cost per bucket.", examples=[[_COST_POINT]]
+    )
 
 
 # --- sites ----------------------------------------------------------------------------------------------------
@@ -185,30 +207,42 @@ class SiteInfo(_Model):
     name: str = Field(description="Site name.", examples=["demo-home"])
     tenant: str = Field(description="Owning tenant.", examples=["demo"])
     created_at: datetime = Field(description="When it was created.", examples=["2023-03-01T08:00:00+00:00"])
-    channels: list[SiteChannelInfo] = Field(description="Channels by role (import, export, production, submeter).")
+    channels: list[SiteChannelInfo] = Field(
+        description="Channels by role (import, export, production, submeter).", examples=[_SITE["channels"]]
+    )
 
 
 class SitesResponse(_Model):
     model_config = _example({"sites": [_SITE]})
 
-    sites: list[SiteInfo] = Field(description="The caller's sites, by name.")
+    sites: list[SiteInfo] = Field(description="The caller's sites, by name.", examples=[[_SITE]])
 
 
 class BalanceFigures(_Model):
     model_config = ConfigDict(extra="forbid")
 
-    start: datetime | None = Field(None, description="Bucket start in tz (points only).")
-    end: datetime | None = Field(None, description="Bucket end (exclusive) in tz (points only).")
+    start: datetime | None = Field(
+        None, description="Bucket start in tz (points only).", examples=["2023-02-01T00:00:00+01:00"]
+    )
+    end: datetime | None = Field(
+        None, description="Bucket end (exclusive) in tz (points only).", examples=["2023-02-02T00:00:00+01:00"]
+    )
     import_kwh: float | None = Field(None, description="Energy from the grid.", examples=[97.6082])
     export_kwh: float | None = Field(None, description="Energy to the grid.", examples=[36.19725])
     net_kwh: float | None = Field(None, description="import_kwh - export_kwh.", examples=[61.41095])
-    production_kwh: float | None = Field(None, description="PV production (production channel only).")
-    self_consumption_kwh: float | None = Field(None, description="production_kwh - export_kwh.")
-    self_consumption_rate: float | None = Field(None, description="self_consumption_kwh / production_kwh.")
-    self_sufficiency: float | None = Field(
-        None, description="self_consumption_kwh / (import_kwh + self_consumption_kwh): autarky."
+    production_kwh: float | None = Field(
+        None, description="PV production (production channel only).", examples=[72.3945]
     )
-    submeters: dict[str, float | None] | None = Field(None, description="kWh per sub-meter label.")
+    self_consumption_kwh: float | None = Field(None, description="production_kwh - export_kwh.", examples=[36.19725])
+    self_consumption_rate: float | None = Field(
+        None, description="self_consumption_kwh / production_kwh.", examples=[0.5]
+    )
+    self_sufficiency: float | None = Field(
+        None, description="self_consumption_kwh / (import_kwh + self_consumption_kwh): autarky.", examples=[0.270524]
+    )
+    submeters: dict[str, float | None] | None = Field(
+        None, description="kWh per sub-meter label.", examples=[{"heat_pump": 41.25}]
+    )
 
 
 class BalanceResponse(_Model):
@@ -240,43 +274,107 @@ class BalanceResponse(_Model):
     site: str = Field(description="Site name.", examples=["demo-home"])
     tz: str = Field(description="Zone of the buckets.", examples=["Europe/Zurich"])
     interval: str = Field(description="Bucket size.", examples=["1d"])
-    start: datetime = Field(description="Start of the range.")
-    end: datetime = Field(description="End (exclusive) of the range.")
-    totals: BalanceFigures = Field(description="The figures over the whole range.")
-    points: list[BalanceFigures] = Field(description="The figures per bucket (null where a channel has no reading).")
-    unavailable: dict[str, str] = Field(description="Figures the site's channels cannot support, with the reason.")
+    start: datetime = Field(description="Start of the range.", examples=["2023-02-01T00:00:00+01:00"])
+    end: datetime = Field(description="End (exclusive) of the range.", examples=["2023-03-01T00:00:00+01:00"])
+    totals: BalanceFigures = Field(
+        description="The figures over the whole range.",
+        examples=[{"import_kwh": 97.6082, "export_kwh": 36.19725, "net_kwh": 61.41095}],
+    )
+    points: list[BalanceFigures] = Field(
+        description="The figures per bucket (null where a channel has no reading).",
+        examples=[[{"start": "2023-02-01T00:00:00+01:00", "end": "2023-02-02T00:00:00+01:00", "import_kwh": 1.8299}]],
+    )
+    unavailable: dict[str, str] = Field(
+        description="Figures the site's channels cannot support, with the reason.",
+        examples=[{"production_kwh": "the site has no production channel: ..."}],
+    )
+
+
+_SITE_COST_PART = {
+    "muid": IMPORT_MUID,
+    "obis": "1-0:1.29.0*255",
+    "total_kwh": 97.6082,
+    "total_cost": 30.7299,
+    "energy_cost": 25.7299,
+    "fixed_fee": 5.0,
+    "bands": [_BAND_COST],
+}
+_SITE_COST_POINT = {
+    "start": "2023-02-01T00:00:00+01:00",
+    "end": "2023-02-02T00:00:00+01:00",
+    "import_kwh": 1.8299,
+    "export_kwh": 2.07875,
+    "import_cost": 0.4866,
+    "export_remuneration": 0.2702,
+    "net_cost": 0.2164,
+}
 
 
 class SiteCostPart(_Model):
-    muid: UUID = Field(description="Meter id.")
-    obis: str = Field(description="Normalized OBIS code.")
-    total_kwh: float = Field(description="Energy of the channel.")
-    total_cost: float = Field(description="Its cost (negative for export: remuneration).")
-    energy_cost: float = Field(description="Sum over the bands.")
-    fixed_fee: float = Field(description="Monthly fee pro rata (import only).")
-    bands: list[BandCost] = Field(description="Per band and price.")
-    remuneration: float | None = Field(None, description="Export only: what the feed-in price pays (positive).")
+    muid: UUID = Field(description="Meter id.", examples=[IMPORT_MUID])
+    obis: str = Field(description="Normalized OBIS code.", examples=["1-0:1.29.0*255"])
+    total_kwh: float = Field(description="Energy of the channel.", examples=[97.6082])
+    total_cost: float = Field(description="Its cost (negative for export: remuneration).", examples=[30.7299])
+    energy_cost: float = Field(description="Sum over the bands.", examples=[25.7299])
+    fixed_fee: float = Field(description="Monthly fee pro rata (import only).", examples=[5.0])
+    bands: list[BandCost] = Field(description="Per band and price.", examples=[[_BAND_COST]])
+    remuneration: float | None = Field(
+        None, description="Export only: what the feed-in price pays (positive).", examples=[4.7056]
+    )
 
 
 class SiteCostPoint(_Model):
-    start: datetime
-    end: datetime
-    import_kwh: float | None
-    export_kwh: float | None
-    import_cost: float | None
-    export_remuneration: float | None
-    net_cost: float
+    start: datetime = Field(description="Bucket start in tz.", examples=["2023-02-01T00:00:00+01:00"])
+    end: datetime = Field(description="Bucket end (exclusive) in tz.", examples=["2023-02-02T00:00:00+01:00"])
+    import_kwh: float | None = Field(description="Imported energy; null without readings.", examples=[1.8299])
+    export_kwh: float | None = Field(description="Exported energy; null without readings.", examples=[2.07875])
+    import_cost: float | None = Field(description="Energy cost of the import.", examples=[0.4866])
+    export_remuneration: float | None = Field(description="Feed-in remuneration of the export.", examples=[0.2702])
+    net_cost: float = Field(
+        description="import_cost - export_remuneration (fixed fee not included).", examples=[0.2164]
+    )
 
 
 class SiteCostResponse(_Model):
+    model_config = _example(
+        {
+            "site": "demo-home",
+            "tariff": "ch-ht-nt-zh",
+            "currency": "CHF",
+            "tz": "Europe/Zurich",
+            "start": "2023-02-01T00:00:00+01:00",
+            "end": "2023-03-01T00:00:00+01:00",
+            "total_kwh": 97.6082,
+            "total_cost": 26.0243,
+            "import": _SITE_COST_PART,
+            "export": {
+                **_SITE_COST_PART,
+                "muid": EXPORT_MUID,
+                "obis": "1-0:2.29.0*255",
+                "total_kwh": 36.19725,
+                "total_cost": -4.7056,
+                "energy_cost": -4.7056,
+                "fixed_fee": 0.0,
+                "bands": [
+                    {"name": "feed_in", "kwh": 36.19725, "cost": -4.7056, "price": -0.13, "valid_from": "2000-01-01"}
+                ],
+                "remuneration": 4.7056,
+            },
+        }
+    )
+
     site: str = Field(description="Site name.", examples=["demo-home"])
     tariff: str = Field(description="Tariff name.", examples=["ch-ht-nt-zh"])
     currency: str = Field(description="Currency.", examples=["CHF"])
     tz: str = Field(description="Zone of start, end and points.", examples=["Europe/Zurich"])
-    start: datetime = Field(description="Start of the range.")
-    end: datetime = Field(description="End (exclusive) of the range.")
+    start: datetime = Field(description="Start of the range.", examples=["2023-02-01T00:00:00+01:00"])
+    end: datetime = Field(description="End (exclusive) of the range.", examples=["2023-03-01T00:00:00+01:00"])
     total_kwh: float = Field(description="Imported energy.", examples=[97.6082])
-    total_cost: float = Field(description="Import total_cost - export remuneration.", examples=[25.3])
-    import_: SiteCostPart | None = Field(alias="import", description="The import channel's cost.")
-    export: SiteCostPart | None = Field(description="The export channel's remuneration.")
-    points: list[SiteCostPoint] | None = Field(None, description="Only with interval=.")
+    total_cost: float = Field(description="Import total_cost - export remuneration.", examples=[26.0243])
+    import_: SiteCostPart | None = Field(
+        alias="import", description="The import channel's cost.", examples=[_SITE_COST_PART]
+    )
+    export: SiteCostPart | None = Field(
+        description="The export channel's remuneration.", examples=[{**_SITE_COST_PART, "remuneration": 4.7056}]
+    )
+    points: list[SiteCostPoint] | None = Field(None, description="Only with interval=.", examples=[[_SITE_COST_POINT]])

@@ -72,7 +72,7 @@ def _sites_of_rows(rows: list[Any]) -> list[Site]:
     for name, tenant, created_at, role, label, muid, obis in rows:
         entry = sites.setdefault(name, (tenant, created_at, []))
         if role is not None:
-            entry[2].append(SiteChannel(role, label, muid, obis))
+            entry[2].append(SiteChannel(role, label, uuid.UUID(str(muid)), obis))
     order = {role: index for index, role in enumerate(ROLES)}
     return [
         Site(name, tenant, created, tuple(sorted(channels, key=lambda c: (order[c.role], c.label))))

@@ -75,7 +75,13 @@ async def sites(request: Request) -> Response:
     return json_response({"sites": [site.shown() for site in found]})
 
 
-@router.get("/v1/sites/{site}", response_model=SiteInfo, summary="One site", responses=_NOT_FOUND, tags=["sites"])
+@router.get(
+    "/v1/sites/{site}",
+    response_model=SiteInfo,
+    summary="One site",
+    responses={**responses(not_found=False), **_NOT_FOUND},
+    tags=["sites"],
+)
 async def site(request: Request, site: SitePath) -> Response:
     async with database(request).session() as session:
         found = await resolve_site(session, site, None)  # the lead passes the principal's tenant here

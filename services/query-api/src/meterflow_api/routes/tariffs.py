@@ -41,7 +41,7 @@ async def tariffs(request: Request) -> Response:
     "/v1/tariffs/{name}",
     response_model=TariffInfo,
     summary="One tariff",
-    responses={404: {"description": "Unknown tariff: the message lists the known ones."}},
+    responses={**responses(not_found=False), 404: {"description": "Unknown tariff: the message lists the known ones."}},
     tags=["cost"],
 )
 async def tariff(request: Request, name: TariffPath) -> Response:
