@@ -287,6 +287,7 @@ async def test_dst_days_of_23_and_25_hours(
     )
     assert [(b["name"], b["kwh"]) for b in body["bands"]] == [("high", high * 0.25), ("low", low * 0.25)]
     assert len(body["points"]) == (high + low) // 4  # 23 or 25 hourly points
+    assert [p["count"] for p in body["points"]] == [4] * ((high + low) // 4)  # readings, from the rollup too
     assert body["total_cost"] == float(Decimal("0.25") * (high * Decimal("0.30") + low * Decimal("0.20")))
 
 

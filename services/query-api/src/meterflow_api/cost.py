@@ -185,13 +185,14 @@ async def compute_cost(
 
 async def energy_rows(
     session: Session, muid: uuid.UUID, obis: str, lo: datetime, hi: datetime, *, rollup: bool
-) -> list[tuple[datetime, float]]:
-    """(interval start, kWh) of a channel in [lo, hi): hourly totals from the rollup, or the raw readings."""
+) -> list[tuple[datetime, float, int]]:
+    """(interval start, kWh, readings) of a channel in [lo, hi): hourly totals from the rollup, or the raw
+    readings (one each)."""
     if rollup:
         records = await session.conn.fetch(sql.HOURLY_TOTALS, muid, obis, lo, hi)
-        return [(record[0], record[1]) for record in records]
+        return [(record[0], record[1], record[2]) for record in records]
     timestamps, values = await session.values(muid, obis, lo, hi)
-    return list(zip(timestamps, values, strict=True))
+    return [(ts, value, 1) for ts, value in zip(timestamps, values, strict=True)]
 
 
 def rollup_prices_exactly(tariff: Tariff, lo: datetime, hi: datetime) -> bool:

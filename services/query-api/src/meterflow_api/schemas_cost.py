@@ -99,13 +99,13 @@ class TariffsResponse(_Model):
     tariffs: list[TariffInfo] = Field(description="Every tariff, by name.", examples=[[_CH_HT_NT]])
 
 
-_BAND_COST = {"name": "high", "kwh": 36.4869, "cost": 11.6758, "price": 0.32, "valid_from": "2000-01-01"}
-_SHIFT = {"share": 0.2, "shifted_kwh": 7.29738, "cost": 25.0002, "saving": 0.7297}
+_BAND_COST = {"name": "high", "kwh": 35.9763, "cost": 11.5124, "price": 0.32, "valid_from": "2000-01-01"}
+_SHIFT = {"share": 0.2, "shifted_kwh": 7.19526, "cost": 24.3416, "saving": 0.7195}
 _COST_POINT = {
     "start": "2023-02-01T00:00:00+01:00",
     "end": "2023-02-02T00:00:00+01:00",
     "kwh": 1.8299,
-    "cost": 0.4866,
+    "cost": 0.5233,
     "count": 92,
 }
 
@@ -114,25 +114,25 @@ _COST_POINT = {
 
 class BandCost(_Model):
     name: str = Field(description="Band (feed_in for an export channel).", examples=["high"])
-    kwh: float = Field(description="Energy in the band (6 decimal places).", examples=[36.4869])
-    cost: float = Field(description="kwh x price (4 decimal places, rounded half-even).", examples=[11.6758])
+    kwh: float = Field(description="Energy in the band (6 decimal places).", examples=[35.9763])
+    cost: float = Field(description="kwh x price (4 decimal places, rounded half-even).", examples=[11.5124])
     price: float = Field(description="Price per kWh (negative for feed-in: paid to the site).", examples=[0.32])
     valid_from: date = Field(description="The tariff version the price belongs to.", examples=["2000-01-01"])
 
 
 class ShiftFigure(_Model):
     share: float = Field(description="The share asked for.", examples=[0.2])
-    shifted_kwh: float = Field(description="kWh moved from higher bands into the low band.", examples=[7.2974])
-    cost: float = Field(description="Energy cost after the shift.", examples=[25.0002])
-    saving: float = Field(description="energy_cost - cost.", examples=[0.7297])
+    shifted_kwh: float = Field(description="kWh moved from higher bands into the low band.", examples=[7.19526])
+    cost: float = Field(description="Energy cost after the shift.", examples=[24.3416])
+    saving: float = Field(description="energy_cost - cost.", examples=[0.7195])
 
 
 class CostPointInfo(_Model):
     start: datetime = Field(description="Bucket start in tz.", examples=["2023-02-01T00:00:00+01:00"])
     end: datetime = Field(description="Bucket end (exclusive) in tz.", examples=["2023-02-02T00:00:00+01:00"])
     kwh: float | None = Field(description="Energy in the bucket; null without readings.", examples=[1.8299])
-    cost: float | None = Field(description="Its energy cost; null without readings.", examples=[0.4866])
-    count: int = Field(description="Readings (or rollup hours) priced in the bucket.", examples=[92])
+    cost: float | None = Field(description="Its energy cost; null without readings.", examples=[0.5233])
+    count: int = Field(description="Readings priced in the bucket.", examples=[92])
 
 
 class CostResponse(_Model):
@@ -144,16 +144,18 @@ class CostResponse(_Model):
             "kind": "import",
             "currency": "CHF",
             "tz": "Europe/Zurich",
-            "start": "2023-02-01T01:00:00+01:00",
-            "end": "2023-03-01T01:00:00+01:00",
-            "total_kwh": 97.6082,
-            "total_cost": 25.7299,
-            "energy_cost": 25.7299,
+            "start": "2023-02-01T00:00:00+01:00",
+            "end": "2023-03-01T00:00:00+01:00",
+            "total_kwh": 97.5612,
+            "total_cost": 25.0611,
+            "energy_cost": 25.0611,
             "fixed_fee": 0.0,
             "bands": [
-                {"name": "high", "kwh": 36.4869, "cost": 11.6758, "price": 0.32, "valid_from": "2000-01-01"},
-                {"name": "low", "kwh": 61.1213, "cost": 13.4467, "price": 0.22, "valid_from": "2000-01-01"},
+                _BAND_COST,
+                {"name": "low", "kwh": 61.5849, "cost": 13.5487, "price": 0.22, "valid_from": "2000-01-01"},
             ],
+            "shift": _SHIFT,
+            "points": [_COST_POINT],
         }
     )
 
@@ -165,9 +167,9 @@ class CostResponse(_Model):
     tz: str = Field(description="Zone of start, end and the points.", examples=["Europe/Zurich"])
     start: datetime = Field(description="Start of the range priced.", examples=["2023-02-01T00:00:00+01:00"])
     end: datetime = Field(description="End (exclusive) of the range priced.", examples=["2023-03-01T00:00:00+01:00"])
-    total_kwh: float = Field(description="Energy of the range.", examples=[97.6082])
-    total_cost: float = Field(description="energy_cost + fixed_fee.", examples=[25.7299])
-    energy_cost: float = Field(description="Sum over the bands (negative for export).", examples=[25.7299])
+    total_kwh: float = Field(description="Energy of the range.", examples=[97.5612])
+    total_cost: float = Field(description="energy_cost + fixed_fee.", examples=[25.0611])
+    energy_cost: float = Field(description="Sum over the bands (negative for export).", examples=[25.0611])
     fixed_fee: float = Field(description="The monthly fee pro rata over the range (import only).", examples=[0.0])
     bands: list[BandCost] = Field(
         description="Per band and price, by version and the tariff's band order.", examples=[[_BAND_COST]]
@@ -227,9 +229,9 @@ class BalanceFigures(_Model):
     end: datetime | None = Field(
         None, description="Bucket end (exclusive) in tz (points only).", examples=["2023-02-02T00:00:00+01:00"]
     )
-    import_kwh: float | None = Field(None, description="Energy from the grid.", examples=[97.6082])
+    import_kwh: float | None = Field(None, description="Energy from the grid.", examples=[97.5612])
     export_kwh: float | None = Field(None, description="Energy to the grid.", examples=[36.19725])
-    net_kwh: float | None = Field(None, description="import_kwh - export_kwh.", examples=[61.41095])
+    net_kwh: float | None = Field(None, description="import_kwh - export_kwh.", examples=[61.36395])
     production_kwh: float | None = Field(
         None, description="PV production (production channel only).", examples=[72.3945]
     )
@@ -238,7 +240,7 @@ class BalanceFigures(_Model):
         None, description="self_consumption_kwh / production_kwh.", examples=[0.5]
     )
     self_sufficiency: float | None = Field(
-        None, description="self_consumption_kwh / (import_kwh + self_consumption_kwh): autarky.", examples=[0.270524]
+        None, description="self_consumption_kwh / (import_kwh + self_consumption_kwh): autarky.", examples=[0.270617]
     )
     submeters: dict[str, float | None] | None = Field(
         None, description="kWh per sub-meter label.", examples=[{"heat_pump": 41.25}]
@@ -253,14 +255,14 @@ class BalanceResponse(_Model):
             "interval": "1mo",
             "start": "2023-02-01T00:00:00+01:00",
             "end": "2023-03-01T00:00:00+01:00",
-            "totals": {"import_kwh": 97.6082, "export_kwh": 36.19725, "net_kwh": 61.41095},
+            "totals": {"import_kwh": 97.5612, "export_kwh": 36.19725, "net_kwh": 61.36395},
             "points": [
                 {
                     "start": "2023-02-01T00:00:00+01:00",
                     "end": "2023-03-01T00:00:00+01:00",
-                    "import_kwh": 97.6082,
+                    "import_kwh": 97.5612,
                     "export_kwh": 36.19725,
-                    "net_kwh": 61.41095,
+                    "net_kwh": 61.36395,
                 }
             ],
             "unavailable": {
@@ -278,7 +280,7 @@ class BalanceResponse(_Model):
     end: datetime = Field(description="End (exclusive) of the range.", examples=["2023-03-01T00:00:00+01:00"])
     totals: BalanceFigures = Field(
         description="The figures over the whole range.",
-        examples=[{"import_kwh": 97.6082, "export_kwh": 36.19725, "net_kwh": 61.41095}],
+        examples=[{"import_kwh": 97.5612, "export_kwh": 36.19725, "net_kwh": 61.36395}],
     )
     points: list[BalanceFigures] = Field(
         description="The figures per bucket (null where a channel has no reading).",
@@ -293,29 +295,32 @@ class BalanceResponse(_Model):
 _SITE_COST_PART = {
     "muid": IMPORT_MUID,
     "obis": "1-0:1.29.0*255",
-    "total_kwh": 97.6082,
-    "total_cost": 30.7299,
-    "energy_cost": 25.7299,
+    "total_kwh": 97.5612,
+    "total_cost": 30.0611,
+    "energy_cost": 25.0611,
     "fixed_fee": 5.0,
-    "bands": [_BAND_COST],
+    "bands": [
+        _BAND_COST,
+        {"name": "low", "kwh": 61.5849, "cost": 13.5487, "price": 0.22, "valid_from": "2000-01-01"},
+    ],
 }
 _SITE_COST_POINT = {
     "start": "2023-02-01T00:00:00+01:00",
     "end": "2023-02-02T00:00:00+01:00",
     "import_kwh": 1.8299,
     "export_kwh": 2.07875,
-    "import_cost": 0.4866,
+    "import_cost": 0.5233,
     "export_remuneration": 0.2702,
-    "net_cost": 0.2164,
+    "net_cost": 0.253,
 }
 
 
 class SiteCostPart(_Model):
     muid: UUID = Field(description="Meter id.", examples=[IMPORT_MUID])
     obis: str = Field(description="Normalized OBIS code.", examples=["1-0:1.29.0*255"])
-    total_kwh: float = Field(description="Energy of the channel.", examples=[97.6082])
-    total_cost: float = Field(description="Its cost (negative for export: remuneration).", examples=[30.7299])
-    energy_cost: float = Field(description="Sum over the bands.", examples=[25.7299])
+    total_kwh: float = Field(description="Energy of the channel.", examples=[97.5612])
+    total_cost: float = Field(description="Its cost (negative for export: remuneration).", examples=[30.0611])
+    energy_cost: float = Field(description="Sum over the bands.", examples=[25.0611])
     fixed_fee: float = Field(description="Monthly fee pro rata (import only).", examples=[5.0])
     bands: list[BandCost] = Field(description="Per band and price.", examples=[[_BAND_COST]])
     remuneration: float | None = Field(
@@ -328,11 +333,9 @@ class SiteCostPoint(_Model):
     end: datetime = Field(description="Bucket end (exclusive) in tz.", examples=["2023-02-02T00:00:00+01:00"])
     import_kwh: float | None = Field(description="Imported energy; null without readings.", examples=[1.8299])
     export_kwh: float | None = Field(description="Exported energy; null without readings.", examples=[2.07875])
-    import_cost: float | None = Field(description="Energy cost of the import.", examples=[0.4866])
+    import_cost: float | None = Field(description="Energy cost of the import.", examples=[0.5233])
     export_remuneration: float | None = Field(description="Feed-in remuneration of the export.", examples=[0.2702])
-    net_cost: float = Field(
-        description="import_cost - export_remuneration (fixed fee not included).", examples=[0.2164]
-    )
+    net_cost: float = Field(description="import_cost - export_remuneration (fixed fee not included).", examples=[0.253])
 
 
 class SiteCostResponse(_Model):
@@ -344,8 +347,8 @@ class SiteCostResponse(_Model):
             "tz": "Europe/Zurich",
             "start": "2023-02-01T00:00:00+01:00",
             "end": "2023-03-01T00:00:00+01:00",
-            "total_kwh": 97.6082,
-            "total_cost": 26.0243,
+            "total_kwh": 97.5612,
+            "total_cost": 25.3555,
             "import": _SITE_COST_PART,
             "export": {
                 **_SITE_COST_PART,
@@ -369,8 +372,8 @@ class SiteCostResponse(_Model):
     tz: str = Field(description="Zone of start, end and points.", examples=["Europe/Zurich"])
     start: datetime = Field(description="Start of the range.", examples=["2023-02-01T00:00:00+01:00"])
     end: datetime = Field(description="End (exclusive) of the range.", examples=["2023-03-01T00:00:00+01:00"])
-    total_kwh: float = Field(description="Imported energy.", examples=[97.6082])
-    total_cost: float = Field(description="Import total_cost - export remuneration.", examples=[26.0243])
+    total_kwh: float = Field(description="Imported energy.", examples=[97.5612])
+    total_cost: float = Field(description="Import total_cost - export remuneration.", examples=[25.3555])
     import_: SiteCostPart | None = Field(
         alias="import", description="The import channel's cost.", examples=[_SITE_COST_PART]
     )

@@ -162,9 +162,9 @@ FROM tariffs t JOIN tariff_versions v ON v.tariff = t.name
 ORDER BY t.name, v.valid_from
 """
 
-# Energy per hour of a channel from the hourly rollup, for pricing: [$3, $4) on whole UTC hours.
+# Energy per hour of a channel from the hourly rollup (with its readings), for pricing: [$3, $4) on whole UTC hours.
 HOURLY_TOTALS = """
-SELECT bucket, total FROM readings_hourly
+SELECT bucket, total, n FROM readings_hourly
 WHERE muid = $1 AND obis = $2 AND bucket >= $3 AND bucket < $4
 ORDER BY bucket
 """

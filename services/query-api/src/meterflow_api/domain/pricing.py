@@ -56,17 +56,20 @@ class Priced:
     low_price: Decimal
     valid_from: date
     feed_in_price: Decimal
+    readings: int = 1  # readings summed into kwh (an hour of the rollup: usually 4)
 
     @property
     def cost(self) -> Decimal:
         return self.kwh * self.price
 
 
-def price_readings(tariff: Tariff, rows: Iterable[tuple[datetime, float]]) -> list[Priced]:
-    """Each (interval start, kWh) row priced by the tariff, in the tariff's zone."""
+def price_readings(
+    tariff: Tariff, rows: Iterable[tuple[datetime, float] | tuple[datetime, float, int]]
+) -> list[Priced]:
+    """Each (interval start, kWh[, readings]) row priced by the tariff, in the tariff's zone."""
     priced: list[Priced] = []
     zone = tariff.zone
-    for start, value in rows:
+    for start, value, *count in rows:
         version, band = tariff.band_at(start.astimezone(zone).replace(tzinfo=None))
         priced.append(
             Priced(
@@ -77,6 +80,7 @@ def price_readings(tariff: Tariff, rows: Iterable[tuple[datetime, float]]) -> li
                 version.cheapest.price,
                 version.valid_from,
                 version.feed_in_price,
+                count[0] if count else 1,
             )
         )
     return priced
@@ -204,5 +208,5 @@ def cost_points(priced: Sequence[Priced], edges: Sequence[datetime]) -> list[Cos
             point = points[index]
             point.kwh += row.kwh
             point.cost += row.cost
-            point.readings += 1
+            point.readings += row.readings
     return points
