@@ -199,6 +199,7 @@ async def test_real_import_cost_under_ch_ht_nt_matches_an_independent_computatio
     ]
     assert body["fixed_fee"] == 0
     assert "points" not in body
+    assert (body["total_cost"], body["bands"][0]["kwh"]) == (25.0714, 35.9763)  # as docs/api.md says
 
 
 async def test_default_range_is_the_channel_data_and_equals_february(api: httpx.AsyncClient) -> None:
