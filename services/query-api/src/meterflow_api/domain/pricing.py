@@ -69,15 +69,20 @@ def price_readings(
     """Each (interval start, kWh[, readings]) row priced by the tariff, in the tariff's zone."""
     priced: list[Priced] = []
     zone = tariff.zone
+    resolve = tariff.resolver()
+    low_prices: dict[int, Decimal] = {}
     for start, value, *count in rows:
-        version, band = tariff.band_at(start.astimezone(zone).replace(tzinfo=None))
+        version, band = resolve(start.astimezone(zone).replace(tzinfo=None))
+        low = low_prices.get(id(version))
+        if low is None:
+            low = low_prices[id(version)] = version.cheapest.price
         priced.append(
             Priced(
                 start,
                 exact(value),
                 band.name,
                 band.price,
-                version.cheapest.price,
+                low,
                 version.valid_from,
                 version.feed_in_price,
                 count[0] if count else 1,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -123,6 +123,32 @@ class Tariff:
         if self.holidays is not None and is_holiday(self.holidays.country, self.holidays.subdivision, day):
             return version, version.band(self.holidays.band)
         return version, version.band_at(local.weekday(), local.hour * 60 + local.minute)
+
+    def resolver(self) -> Callable[[datetime], tuple[TariffVersion, Band]]:
+        """``band_at`` with memos for one pricing run: a month of readings has 28-31 dates and at most
+        7 x 96 distinct weekday-minute slots, so each version, holiday check and band is resolved once."""
+        days: dict[date, tuple[TariffVersion, Band | None]] = {}
+        slots: dict[tuple[int, int, int], Band] = {}
+
+        def resolve(local: datetime) -> tuple[TariffVersion, Band]:
+            day = local.date()
+            known = days.get(day)
+            if known is None:
+                version = self.version_on(day)
+                rule = self.holidays
+                on_holiday = rule is not None and is_holiday(rule.country, rule.subdivision, day)
+                known = days[day] = (version, version.band(rule.band) if rule is not None and on_holiday else None)
+            version, holiday_band = known
+            if holiday_band is not None:
+                return version, holiday_band
+            weekday, minute = day.weekday(), local.hour * 60 + local.minute
+            key = (id(version), weekday, minute)
+            band = slots.get(key)
+            if band is None:
+                band = slots[key] = version.band_at(weekday, minute)
+            return version, band
+
+        return resolve
 
     def holiday_name(self, day: date) -> str | None:
         if self.holidays is None:
