@@ -20,6 +20,8 @@ import asyncpg
 import httpx
 import pandas as pd
 import pytest
+from meterflow_api.config import TariffSettings
+from meterflow_api.cost import CostQuery, compute_cost
 from meterflow_api.db import Database
 from meterflow_api.schemas_cost import (
     BalanceResponse,
@@ -471,3 +473,28 @@ async def test_the_cli_refuses_an_unknown_tenant_and_a_duplicate(database: str, 
     ghost = ["sites", "create", "elsewhere", "--tenant", "ghost", "--dsn", database, *channels]
     assert await asyncio.to_thread(cli, ghost) == 1
     assert await asyncio.to_thread(cli, ["sites", "delete", "elsewhere", "--dsn", database]) == 1
+
+
+async def test_compute_cost_for_the_overview_with_a_day_filter(
+    database: str, api: httpx.AsyncClient, source_file: FileOf
+) -> None:
+    """compute_cost as the overview calls it, with a weekend filter in the include hook (day_type)."""
+    frame = independent_frame(source_file(IMPORT_MUID), "0100011D00FF")
+    weekend_kwh = sum(frame.loc[frame["local"].dt.day_of_week >= 5, "kwh"], Decimal(0))
+    db = await Database.connect(
+        database, min_size=1, max_size=1, acquire_timeout=5, statement_timeout_ms=0, statement_cache_size=0
+    )
+    try:
+        query = CostQuery(
+            uuid.UUID(IMPORT_MUID),
+            None,
+            datetime(2023, 2, 1, tzinfo=UTC),
+            datetime(2023, 3, 1, tzinfo=UTC),
+            "ch-ht-nt",
+            include=lambda ts: ts.astimezone(ZURICH).weekday() >= 5,
+        )
+        result = await compute_cost(db, query, TariffSettings())
+    finally:
+        await db.close()
+    assert [(b.name, b.kwh) for b in result.summary.bands] == [("low", weekend_kwh)]
+    assert result.total_cost == weekend_kwh * Decimal("0.22")

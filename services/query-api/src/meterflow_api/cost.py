@@ -13,6 +13,7 @@ The overview (issue 14) calls ``compute_cost`` as the cost route does.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -73,6 +74,10 @@ class CostQuery:
     interval: Interval | None = None
     shift: Decimal | None = None  # share 0..1 of above-low-band energy moved into the low band
     priced_as: str | None = None  # "import" or "export"; None: by the channel's direction
+    # Rows whose interval start (UTC) this refuses are left out before pricing: the hook for the
+    # day_type filter (weekday/weekend/holiday in the request's zone). Needs the raw readings when it cuts
+    # hours in two (it never does for whole local days in a whole-hour zone).
+    include: Callable[[datetime], bool] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +174,8 @@ async def compute_cost(
             from_aggregates and rollup_prices_exactly(tariff, lo, hi) and await database.uses_hourly_rollup(session)
         )
         rows = await energy_rows(session, query.muid, channel.obis, lo, hi, rollup=rollup)
+    if query.include is not None:
+        rows = [row for row in rows if query.include(row[0])]
     export = (query.priced_as or channel.direction) == "export"
     priced = price_readings(tariff, rows)
     if export:
