@@ -473,6 +473,16 @@ async def test_the_cli_refuses_an_unknown_tenant_and_a_duplicate(database: str, 
     ghost = ["sites", "create", "elsewhere", "--tenant", "ghost", "--dsn", database, *channels]
     assert await asyncio.to_thread(cli, ghost) == 1
     assert await asyncio.to_thread(cli, ["sites", "delete", "elsewhere", "--dsn", database]) == 1
+    conn = await asyncpg.connect(database)
+    try:
+        await conn.execute(
+            "INSERT INTO meter_tenants (muid, tenant, assigned_by) VALUES ($1, 'other', 'cli')", uuid.UUID(DST_MUID)
+        )
+    finally:
+        await conn.close()
+    foreign = ["sites", "create", "taken", "--tenant", "demo", "--dsn", database, *channels, "--production", DST_MUID]
+    assert await asyncio.to_thread(cli, foreign) == 1
+    assert await asyncio.to_thread(cli, ["sites", "list", "--tenant", "other", "--dsn", database]) == 0
 
 
 async def test_compute_cost_for_the_overview_with_a_day_filter(

@@ -366,3 +366,20 @@ def test_default_channels_come_from_the_channels_table() -> None:
     assert default_obis("production", both[:1]) == "1-0:1.29.0*255"
     assert default_obis("export", []) == "1-0:2.29.0*255"
     assert default_obis("submeter", [KnownChannel("1-0:1.8.0*255", "active_energy_total", "import")]) == "1-0:1.8.0*255"
+
+
+def test_the_api_refuses_to_start_with_an_unusable_tariffs_file(tmp_path: Any) -> None:
+    from meterflow_api.config import Settings
+    from pydantic import ValidationError
+
+    good = tmp_path / "good.yaml"
+    good.write_text(
+        "tariffs:\n  - {name: flat, zone: UTC, currency: EUR, versions: [{valid_from: 2023-01-01, bands: [{name: x, price: '0.3'}]}]}\n"
+    )
+    assert Settings(database_url="postgresql://u:p@h/db", tariffs={"file": good}).tariffs.file == good
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("tariffs:\n  - {name: flat, zone: Mars/Base, currency: EUR, versions: []}\n")
+    with pytest.raises(ValidationError, match="Mars/Base"):
+        Settings(database_url="postgresql://u:p@h/db", tariffs={"file": bad})
+    with pytest.raises(ValidationError, match="cannot be read"):
+        Settings(database_url="postgresql://u:p@h/db", tariffs={"file": tmp_path / "missing.yaml"})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, BaseModel, Field, PostgresDsn
+from pydantic import AliasChoices, BaseModel, Field, PostgresDsn, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -19,6 +19,16 @@ class TariffSettings(BaseModel):
         ),
     )
     cache_s: float = Field(5.0, ge=0, description="Seconds the tariffs table's rows are reused (0: read per request).")
+
+    @field_validator("file")
+    @classmethod
+    def _usable(cls, path: Path | None) -> Path | None:
+        """A file that cannot be read or holds an unusable tariff stops the API at start, naming the problem."""
+        if path is not None:
+            from meterflow_api.tariff_store import file_tariffs  # here: tariff_store imports this module
+
+            file_tariffs(path)  # raises TariffError, a ValueError: pydantic reports it as this setting's error
+        return path
 
 
 class Settings(BaseSettings):

@@ -2,8 +2,9 @@
 ``tariffs``/``tariff_versions`` tables (migration 0010). A tariff of the table wins over the file's of the
 same name. The file is read once per process; the table's rows are reused for ``API_TARIFFS__CACHE_S``.
 
-A broken file stops the API at its first tariff request with the file's problem in the log and the 503
-body; a broken table row is left out and logged (one bad row must not hide the other tariffs).
+A file that cannot be read or holds an unusable tariff stops the API at start (the settings check it, and
+the error names the file, the tariff and what to fix); a bad tariff in the table is left out and logged
+(one bad row must not hide the other tariffs).
 """
 
 from __future__ import annotations
@@ -39,7 +40,10 @@ def shipped_tariffs_text() -> str:
 @functools.lru_cache(maxsize=8)
 def file_tariffs(path: Path | None) -> dict[str, Tariff]:
     """The tariffs of a YAML file (None: the shipped one), by name. Raises TariffError naming the problem."""
-    text = shipped_tariffs_text() if path is None else path.read_text(encoding="utf-8")
+    try:
+        text = shipped_tariffs_text() if path is None else path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise TariffError(f"tariffs file {path}: cannot be read: {error}") from None
     return tariffs_from_yaml(text, str(path or "meterflow_api/tariffs.yaml"))
 
 

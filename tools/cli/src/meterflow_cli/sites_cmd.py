@@ -10,7 +10,8 @@ energy channel of the role's direction (import and submeter: import, 1-0:1.29.0*
 export: export, 1-0:2.29.0*255; production: export first, as a PV meter counts what the panels deliver as
 export, else import), or its only channel; for a meter without readings yet, 1-0:1.29.0*255 for import and
 submeter, 1-0:2.29.0*255 for export and production. The tenant must exist (it is created with the tenants
-commands). Every change is written to audit_log in the same transaction.
+commands), and a meter that another tenant owns (meter_tenants) is refused. Every change is written to
+audit_log in the same transaction.
 """
 
 from __future__ import annotations
@@ -155,6 +156,9 @@ async def create_site(dsn: str, name: str, tenant: str, specs: Sequence[ChannelS
                 raise SiteError(f"site {name!r} exists already (meterflow sites delete {name} first)") from None
             rows: list[dict[str, str]] = []
             for spec in specs:
+                owner = await conn.fetchval("SELECT tenant FROM meter_tenants WHERE muid = $1", spec.muid)
+                if owner is not None and owner != tenant:
+                    raise SiteError(f"--{spec.role}: meter {spec.muid} belongs to tenant {owner!r}, not {tenant!r}")
                 obis = spec.obis or default_obis(spec.role, await _known_channels(conn, spec.muid))
                 await conn.execute(
                     "INSERT INTO site_channels (site, role, label, muid, obis) VALUES ($1, $2, $3, $4, $5)",
