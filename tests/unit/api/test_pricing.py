@@ -373,9 +373,8 @@ def test_the_api_refuses_to_start_with_an_unusable_tariffs_file(tmp_path: Any) -
     from pydantic import ValidationError
 
     good = tmp_path / "good.yaml"
-    good.write_text(
-        "tariffs:\n  - {name: flat, zone: UTC, currency: EUR, versions: [{valid_from: 2023-01-01, bands: [{name: x, price: '0.3'}]}]}\n"
-    )
+    versions = "[{valid_from: 2023-01-01, bands: [{name: x, price: '0.3'}]}]"
+    good.write_text(f"tariffs:\n  - {{name: flat, zone: UTC, currency: EUR, versions: {versions}}}\n")
     assert Settings(database_url="postgresql://u:p@h/db", tariffs={"file": good}).tariffs.file == good
     bad = tmp_path / "bad.yaml"
     bad.write_text("tariffs:\n  - {name: flat, zone: Mars/Base, currency: EUR, versions: []}\n")
