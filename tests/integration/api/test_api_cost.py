@@ -430,6 +430,12 @@ async def test_balance_with_a_production_channel_and_a_submeter(api: httpx.Async
     expected = Decimal("36.19725") / (Decimal("97.6082") + Decimal("36.19725"))
     assert totals["self_sufficiency"] == float(places(expected, "0.000001"))
     assert totals["submeters"] == {"heat_pump": None}  # its readings are in August
+    response = await api.get(
+        "/v1/sites/pv-home/balance", params={"interval": "1d", "start": "2023-08-01", "end": "2023-08-02"}
+    )
+    rows = list(csv.reader(io.StringIO((await api.get(str(response.url) + "&format=csv")).text)))
+    assert rows[0][-3:] == ["self_consumption_rate", "self_sufficiency", "submeter_heat_pump_kwh"]
+    assert rows[1][-1] == "9.6"  # 96 quarter hours of 0.1 kWh
     assert len(body["points"]) == 1
     audit = await asyncpg.connect(database)
     try:
@@ -449,6 +455,15 @@ async def test_site_cost_nets_import_cost_against_export_remuneration(api: httpx
     assert body["export"]["remuneration"] == 4.7056
     assert dec(body["total_cost"]) == dec(meter["total_cost"]) - Decimal("4.7056")
     assert len(body["points"]) == 29
+    params = {"tariff": "ch-ht-nt-zh", "tz": "Europe/Zurich", "format": "csv", **FEBRUARY}
+    by_channel = list(csv.DictReader(io.StringIO((await api.get("/v1/sites/home/cost", params=params)).text)))
+    assert [(r["role"], r["kwh"], r["cost"]) for r in by_channel] == [
+        ("import", str(meter["total_kwh"]), str(meter["total_cost"])),
+        ("export", "36.19725", "-4.7056"),
+    ]
+    per_day = (await api.get("/v1/sites/home/cost", params={**params, "interval": "1d"})).text.splitlines()
+    assert per_day[0] == "start,end,import_kwh,export_kwh,import_cost,export_remuneration,net_cost"
+    assert len(per_day) == 30
 
 
 async def test_sites_of_another_tenant_are_unknown(database: str, api: httpx.AsyncClient) -> None:

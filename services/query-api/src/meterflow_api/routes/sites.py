@@ -43,6 +43,15 @@ BALANCE_COLUMNS = (
     "self_consumption_rate",
     "self_sufficiency",
 )
+SITE_COST_POINT_COLUMNS = [
+    "start",
+    "end",
+    "import_kwh",
+    "export_kwh",
+    "import_cost",
+    "export_remuneration",
+    "net_cost",
+]
 _BALANCE_CSV = (
     "start,end,import_kwh,export_kwh,net_kwh\n"
     "2023-02-01T00:00:00+01:00,2023-02-02T00:00:00+01:00,1.8299,2.07875,-0.24885\n"
@@ -98,7 +107,8 @@ async def site(request: Request, site: SitePath) -> Response:
         "self_consumption_rate = self_consumption / production and self_sufficiency = self_consumption / "
         "(import + self_consumption). A figure the site's channels cannot support is absent and named in "
         "unavailable with the reason (an export meter is not a production meter). Default range: the import "
-        "channel's data. csv: one row per point."
+        "channel's data. csv: one row per point, one column per supported figure and per sub-meter "
+        "(submeter_<label>_kwh)."
     ),
     responses={**responses(_BALANCE_CSV), **_NOT_FOUND},
     tags=["sites"],
@@ -120,8 +130,12 @@ async def balance(
     body = balance_body(found, result, query.zone, must(query.interval))
     if fmt == "csv":
         columns = [c for c in BALANCE_COLUMNS if c in ("start", "end") or c not in result.unavailable]
-        rows = [[point.get(c) for c in columns] for point in body["points"]]
-        return csv_response(columns, rows, "balance.csv")
+        labels = sorted(body["totals"].get("submeters") or {})
+        rows = [
+            [point.get(c) for c in columns] + [point["submeters"][label] for label in labels]
+            for point in body["points"]
+        ]
+        return csv_response(columns + [f"submeter_{label}_kwh" for label in labels], rows, "balance.csv")
     return json_response(body)
 
 
@@ -132,7 +146,9 @@ async def balance(
     description=(
         "The import channel priced as GET /v1/meters/{muid}/cost does (bands, monthly fee), the export channel "
         "by the tariff's feed-in price; total_cost = import total_cost - export remuneration. Default range: "
-        "the import channel's data; tz defaults to UTC for naive start/end and the shown times."
+        "the import channel's data; tz defaults to UTC for naive start/end and the shown times. csv: one row per "
+        "point when interval is given (start,end,import_kwh,export_kwh,import_cost,export_remuneration,net_cost), "
+        "else one per channel (role,muid,obis,kwh,cost)."
     ),
     responses={**responses(), **_NOT_FOUND},
     tags=["sites"],
@@ -145,6 +161,7 @@ async def site_cost(
     end: EndParam = None,
     interval: CostIntervalParam = None,
     tz: TzParam = "UTC",
+    fmt: FormatParam = "json",
 ) -> Response:
     query = _range_query(start, end, tz, interval)
     db = database(request)
@@ -154,4 +171,14 @@ async def site_cost(
     body: dict[str, Any] = await compute_site_cost(
         db, found, query, tariff, config.tariffs, from_aggregates=config.series_from_aggregates
     )
+    if fmt == "csv":
+        if "points" in body:
+            return csv_response(
+                SITE_COST_POINT_COLUMNS,
+                [[p[c] for c in SITE_COST_POINT_COLUMNS] for p in body["points"]],
+                "site-cost.csv",
+            )
+        parts = [(role, body[role]) for role in ("import", "export") if body[role] is not None]
+        rows = [(role, p["muid"], p["obis"], p["total_kwh"], p["total_cost"]) for role, p in parts]
+        return csv_response(["role", "muid", "obis", "kwh", "cost"], rows, "site-cost.csv")
     return json_response(body)
