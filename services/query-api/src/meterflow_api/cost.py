@@ -12,6 +12,7 @@ The overview (issue 14) calls ``compute_cost`` as the cost route does.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -173,7 +174,13 @@ async def compute_cost(
         rollup = (
             from_aggregates and rollup_prices_exactly(tariff, lo, hi) and await database.uses_hourly_rollup(session)
         )
-        rows = await energy_rows(session, query.muid, channel.obis, lo, hi, rollup=rollup)
+        # Grouped by band segment when nothing needs the single rows: no filter, and points (if any) in
+        # calendar buckets of the tariff's own zone, whose edges are local midnights.
+        grouped = query.include is None and (
+            query.interval is None or (query.interval.calendar and zone.key == tariff.zone.key)
+        )
+        segments = tariff if grouped else None
+        rows = await energy_rows(session, query.muid, channel.obis, lo, hi, rollup=rollup, segments=segments)
     if query.include is not None:
         rows = [row for row in rows if query.include(row[0])]
     export = (query.priced_as or channel.direction) == "export"
@@ -191,10 +198,21 @@ async def compute_cost(
 
 
 async def energy_rows(
-    session: Session, muid: uuid.UUID, obis: str, lo: datetime, hi: datetime, *, rollup: bool
+    session: Session,
+    muid: uuid.UUID,
+    obis: str,
+    lo: datetime,
+    hi: datetime,
+    *,
+    rollup: bool,
+    segments: Tariff | None = None,
 ) -> list[tuple[datetime, float, int]]:
-    """(interval start, kWh, readings) of a channel in [lo, hi): hourly totals from the rollup, or the raw
-    readings (one each)."""
+    """(start, kWh, readings) of a channel in [lo, hi): per band segment of each local date of ``segments``
+    (see sql.SEGMENTS_FROM_HOURLY), else per hour of the rollup or per raw reading."""
+    if segments is not None:
+        query = sql.SEGMENTS_FROM_HOURLY if rollup else sql.SEGMENTS_FROM_RAW
+        records = await session.conn.fetch(query, muid, obis, lo, hi, segments.zone.key, segments.boundaries)
+        return [(record[0], record[1], record[2]) for record in records]
     if rollup:
         records = await session.conn.fetch(sql.HOURLY_TOTALS, muid, obis, lo, hi)
         return [(record[0], record[1], record[2]) for record in records]
@@ -206,14 +224,19 @@ def rollup_prices_exactly(tariff: Tariff, lo: datetime, hi: datetime) -> bool:
     """Whether pricing whole UTC hours gives the same as pricing each reading: every band boundary of the
     tariff on a whole local hour, the zone's UTC offset whole hours over [lo, hi) (Europe/Zurich: yes, also
     on its 23- and 25-hour days; Asia/Kolkata: no) and both ends on whole UTC hours."""
-    if not (tariff.whole_hours and _whole_hour(lo) and _whole_hour(hi)):
-        return False
+    return tariff.whole_hours and _whole_hour(lo) and _whole_hour(hi) and _whole_hour_offsets(tariff.zone, lo, hi)
+
+
+@functools.lru_cache(maxsize=1024)
+def _whole_hour_offsets(zone: ZoneInfo, lo: datetime, hi: datetime) -> bool:
+    # Cached: dashboards ask for the same ranges again and again. Checked at every day's start and at the
+    # end: zones change their offset at most a few times a year, never for less than a day.
     instant = lo
     while instant < hi:
-        if not _whole_hour_offset(instant, tariff.zone):
+        if not _whole_hour_offset(instant, zone):
             return False
-        instant += timedelta(hours=6)  # offsets change at most a few times a year, never for under 6 hours
-    return _whole_hour_offset(hi - _ONE_HOUR, tariff.zone)
+        instant += timedelta(days=1)
+    return _whole_hour_offset(hi - _ONE_HOUR, zone)
 
 
 def _whole_hour(instant: datetime) -> bool:

@@ -1,12 +1,14 @@
 """Pricing energy by a tariff, in exact decimal arithmetic; pure.
 
 Rules (docs/api.md, "How cost is computed"):
-- a reading (or an hour of the hourly rollup) is priced by its interval START, read as a wall-clock time in
-  the TARIFF's zone: its band, and the version in force on that local date (a price change mid-period splits
-  the period at the change's local midnight);
-- each value is taken as the shortest decimal that reads back as its double (what the source delivered),
-  rounded to 9 decimal places: that removes the binary noise an hourly total picks up when four doubles are
-  added (1e-17 kWh) and keeps every digit a meter delivers; from there on everything is ``Decimal``;
+- a reading is priced by its interval START, read as a wall-clock time in the TARIFF's zone: its band, and
+  the version in force on that local date (a price change mid-period splits the period at the change's
+  local midnight). The rows priced here are readings, hours of the hourly rollup or the sum of a local date's
+  band segment (cost.py), each wholly in one band, priced by its first start;
+- each value is taken as the shortest decimal that reads back as its double, rounded to 9 decimal places:
+  that removes the binary noise a sum of doubles picks up in PostgreSQL (1e-15 kWh for a day of 15-minute
+  values) and keeps every digit a meter delivers (the Exnaton files have at most 5); from there on
+  everything is ``Decimal``;
 - shown figures are rounded half-even: kWh to 6 decimal places, money to 4 (a hundredth of a cent: a frontend
   rounds to cents for display; totals are rounded from the exact sums, not summed from rounded parts);
 - the fixed monthly fee is pro rata: each local day of the period (in part: its share of the day's

@@ -107,6 +107,19 @@ class Tariff:
             for window in band.windows
         )
 
+    @property
+    def boundaries(self) -> list[int]:
+        """Every minute of the day (exclusive of 0 and 24:00) where some version's band may change: between
+        two of them, on one local date, every instant is in the same band."""
+        minutes = {
+            minute
+            for version in self.versions
+            for band in version.bands
+            for window in band.windows
+            for minute in (window.start, window.end)
+        }
+        return sorted(minutes - {0, MINUTES_PER_DAY})
+
     def version_on(self, day: date) -> TariffVersion:
         """The version in force on a local date; before the first version's date, the first one."""
         chosen = self.versions[0]
