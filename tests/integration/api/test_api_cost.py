@@ -523,3 +523,22 @@ async def test_compute_cost_for_the_overview_with_a_day_filter(
         await db.close()
     assert [(b.name, b.kwh) for b in result.summary.bands] == [("low", weekend_kwh)]
     assert result.total_cost == weekend_kwh * Decimal("0.22")
+
+
+@pytest.mark.parametrize("tariff", ["ch-ht-nt", "half-hours", "ch-ht-nt-zh"])
+async def test_grouped_and_row_by_row_pricing_agree(
+    api: httpx.AsyncClient, raw_api: httpx.AsyncClient, tariff: str
+) -> None:
+    """Grouped by local date and band segment (no interval, or 1d in the tariff's zone) or priced reading
+    by reading / hour by hour (15m or 1h points, points in UTC), from the rollup or the raw rows: one answer."""
+    variants = [{}, {"interval": "1d"}, {"interval": "1h"}, {"tz": "UTC", "interval": "1d"}]
+    for end, extra_variants in ((FEBRUARY["end"], variants), ("2023-02-20T00:00:00Z", [{}, {"interval": "15m"}])):
+        answers = []
+        for client in (api, raw_api):
+            for extra in extra_variants:
+                params = {"tariff": tariff, "start": FEBRUARY["start"], "end": end, **extra}
+                body = await get_json(client, f"/v1/meters/{IMPORT_MUID}/cost", **params)
+                if "points" in body:
+                    assert sum(p["count"] for p in body["points"]) == (2688 if end == FEBRUARY["end"] else 19 * 96)
+                answers.append((body["bands"], body["total_cost"], body["total_kwh"]))
+        assert all(answer == answers[0] for answer in answers), answers
