@@ -2,8 +2,9 @@
 
 Sequence: the meter (through ``meter_channels``, the one place a tenant's scope applies), its channel and
 range, the rows (the hourly rollup when every band boundary of the tariff is a whole local hour, the zone's
-offset is whole hours over the range and the range is on whole UTC hours; the raw readings otherwise), the
-pricing (domain.pricing: Decimal, in the tariff's zone), the optional shift figure and points.
+offset is whole hours over the range and the range is on whole UTC hours; the raw readings otherwise;
+grouped in SQL by local date and band segment unless points or a filter need them one by one), the pricing
+(domain.pricing: Decimal, in the tariff's zone), the optional shift figure and points.
 
 An export channel is priced by the tariff's feed-in price: its one band ``feed_in`` has a negative price, so
 its cost is what the grid pays (negative). The fixed monthly fee is charged on import channels only.
