@@ -12,6 +12,8 @@ and drives it for a fixed duration after a warm-up, once per concurrency of --co
 each connection sends its next request when the previous answer is in). Scenarios:
   series    GET /v1/meters/{muid}/series?interval=1d&tz=Europe/Zurich (one month, daily sums)
             target >= 1000 req/s with p99 <= 50 ms
+  cost      GET /v1/meters/{muid}/cost?tariff=ch-ht-nt&interval=1d (one Zurich month priced from the hourly
+            rollup in Decimal, with daily points)
   readings  GET /v1/meters/{muid}/readings?limit=3000 (one month of raw readings)
   ceiling   a bare FastAPI endpoint returning a constant, served the same way (the framework's ceiling)
 
@@ -461,7 +463,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--meters", type=int, default=100, help="meter-months in the scratch database")
     add_load_arguments(parser)
     parser.add_argument(
-        "--scenarios", default="series,readings,ceiling", help="comma-separated: series, readings, ceiling"
+        "--scenarios",
+        default="series,cost,readings,ceiling",
+        help="comma-separated: series, cost, readings, ceiling",
     )
     args = parser.parse_args(argv)
     if args.dsn and not args.muid:
@@ -480,6 +484,7 @@ def main(argv: list[str] | None = None) -> int:
     env["API_LIMITS__PER_CREDENTIAL"] = "1000000/second"
     urls = {
         "series": f"/v1/meters/{muid}/series?interval=1d&agg=sum&tz=Europe/Zurich&start=2023-02-01&end=2023-03-01",
+        "cost": f"/v1/meters/{muid}/cost?tariff=ch-ht-nt&interval=1d&start=2023-02-01&end=2023-03-01",
         "readings": f"/v1/meters/{muid}/readings?start=2023-02-01T00:00:00Z&end=2023-03-01T00:00:00Z&limit=3000",
         "ceiling": "/constant",
     }

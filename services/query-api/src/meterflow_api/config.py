@@ -2,10 +2,35 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, PostgresDsn
+from pathlib import Path
+
+from pydantic import AliasChoices, BaseModel, Field, PostgresDsn, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from meterflow_api.edge.config import CorsSettings, LimitsSettings
+
+
+class TariffSettings(BaseModel):
+    """API_TARIFFS__*: where tariffs come from besides the tariffs tables (docs/api.md, "Tariffs")."""
+
+    file: Path | None = Field(
+        None,
+        description=(
+            "YAML file of tariffs (the shape of the shipped meterflow_api/tariffs.yaml); unset: the shipped one. "
+            "Tariffs of the tariffs table are added to the file's and win on a name both define."
+        ),
+    )
+    cache_s: float = Field(5.0, ge=0, description="Seconds the tariffs table's rows are reused (0: read per request).")
+
+    @field_validator("file")
+    @classmethod
+    def _usable(cls, path: Path | None) -> Path | None:
+        """A file that cannot be read or holds an unusable tariff stops the API at start, naming the problem."""
+        if path is not None:
+            from meterflow_api.tariff_store import file_tariffs  # here: tariff_store imports this module
+
+            file_tariffs(path)  # raises TariffError, a ValueError: pydantic reports it as this setting's error
+        return path
 
 
 class Settings(BaseSettings):
@@ -60,3 +85,4 @@ class Settings(BaseSettings):
     limits: LimitsSettings = Field(
         default_factory=LimitsSettings, description="API_LIMITS__*: rate limits and request caps."
     )
+    tariffs: TariffSettings = Field(default_factory=TariffSettings)

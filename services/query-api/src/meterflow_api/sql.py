@@ -151,3 +151,57 @@ TIMESCALEDB = "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timesc
 HOURLY_CAGG = """
 SELECT EXISTS (SELECT 1 FROM timescaledb_information.continuous_aggregates WHERE view_name = 'readings_hourly')
 """
+
+# --- sites, tariffs and cost (migration 0010) ----------------------------------------------------------------
+
+# Every tariff of the tariffs table with its versions (bands as jsonb text), by name and valid_from.
+TARIFFS = """
+SELECT t.name, t.description, t.zone, t.currency, t.holiday_country, t.holiday_subdivision, t.holiday_band,
+       v.valid_from, v.fixed_monthly_fee::text, v.feed_in_price::text, v.bands::text
+FROM tariffs t JOIN tariff_versions v ON v.tariff = t.name
+ORDER BY t.name, v.valid_from
+"""
+
+# Energy per hour of a channel from the hourly rollup (with its readings), for pricing: [$3, $4) on whole UTC hours.
+HOURLY_TOTALS = """
+SELECT bucket, total, n FROM readings_hourly
+WHERE muid = $1 AND obis = $2 AND bucket >= $3 AND bucket < $4
+ORDER BY bucket
+"""
+
+# Energy of a channel in [$3, $4) grouped by local date in the tariff's zone ($5) and by the segment of the day
+# between the tariff's band boundaries ($6, minutes after local midnight, ascending): every row of a group
+# is in the same band at the same price (versions and holidays change on local dates), so pricing a group
+# by its first instant prices each of its rows. A month of ch-ht-nt is 3 groups a day instead of 24 hours
+# or 96 quarter hours. From the hourly rollup or from the raw readings.
+_SEGMENTS = """
+SELECT min(t) AS first, sum(v) AS total, sum(c)::bigint AS n
+FROM (
+    SELECT {t} AS t, {v} AS v, {c} AS c, {t} AT TIME ZONE $5 AS l
+    FROM {table}
+    WHERE muid = $1 AND obis = $2 AND {t} >= $3 AND {t} < $4
+) r
+GROUP BY l::date, width_bucket((extract(hour FROM l) * 60 + extract(minute FROM l))::int, $6::int[])
+ORDER BY 1
+"""
+SEGMENTS_FROM_HOURLY = _SEGMENTS.format(t="bucket", v="total", c="n", table="readings_hourly")
+SEGMENTS_FROM_RAW = _SEGMENTS.format(t="ts", v="value", c="1", table="readings")
+
+# Sites ($1: a tenant, or NULL for every tenant) with their channels, by site name, role and label.
+SITES = """
+SELECT s.name, s.tenant, s.created_at, c.role, c.label, c.muid, c.obis
+FROM sites s LEFT JOIN site_channels c ON c.site = s.name
+WHERE ($1::text IS NULL OR s.tenant = $1)
+ORDER BY s.name, c.role, c.label
+"""
+SITE = """
+SELECT s.name, s.tenant, s.created_at, c.role, c.label, c.muid, c.obis
+FROM sites s LEFT JOIN site_channels c ON c.site = s.name
+WHERE s.name = $1 AND ($2::text IS NULL OR s.tenant = $2)
+ORDER BY c.role, c.label
+"""
+
+# Whether a meter is the tenant's ($2 NULL: every tenant's, so any meter).
+METER_OF_TENANT = """
+SELECT $2::text IS NULL OR EXISTS (SELECT 1 FROM meter_tenants WHERE muid = $1 AND tenant = $2)
+"""

@@ -1,7 +1,8 @@
 """The `meterflow` developer CLI: demo data, topics, database migrations, OBIS decoding.
 
 Examples: ``meterflow demo-data --meters 20 --bucket meterflow-raw``,
-``meterflow topics create``, ``meterflow db migrate``, ``meterflow obis decode 0100011D00FF 1.8.0``.
+``meterflow topics create``, ``meterflow db migrate``, ``meterflow obis decode 0100011D00FF 1.8.0``,
+``meterflow sites create home-1 --tenant demo --import MUID --export MUID``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import sys
 
 from meterflow_kit.logs import configure_logging
 
-from meterflow_cli import db_cmd, demo_cmd, explore_cmd, obis_cmd, topics_cmd
+from meterflow_cli import db_cmd, demo_cmd, explore_cmd, obis_cmd, sites_cmd, topics_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     db_cmd.add_parser(sub)
     obis_cmd.add_parser(sub)
     explore_cmd.add_parser(sub)
+    sites_cmd.add_parser(sub)
     return parser
 
 

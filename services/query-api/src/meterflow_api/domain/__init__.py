@@ -6,6 +6,8 @@ unit-testable on its own.
 - ``channels``: which channel a request means and its default range
 - ``statistics``: coverage, profile views, autocorrelation
 - ``source``: the source company's record format
+- ``tariffs``, ``pricing``, ``balance``: tariffs as data, Decimal pricing by them, a site's energy balance
+  (imported as modules, not re-exported below)
 
 The names below are re-exported so callers may write ``domain.plan_series``; the exceptions these raise
 live in ``meterflow_api.errors``.

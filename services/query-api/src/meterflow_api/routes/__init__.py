@@ -4,6 +4,9 @@
 - ``readings``: GET /v1/meters/{muid}/readings
 - ``series``: GET /v1/meters/{muid}/series (the work is in ``meterflow_api.series``)
 - ``analytics``: GET /v1/meters/{muid}/profile, /stats, /autocorrelation
+- ``cost``: GET /v1/meters/{muid}/cost (the work is in ``meterflow_api.cost``)
+- ``tariffs``: GET /v1/tariffs, /v1/tariffs/{name}
+- ``sites``: GET /v1/sites, /v1/sites/{site}, its /balance and /cost (the work is in ``meterflow_api.sites``)
 - ``compatibility``: GET /meterdata/measurement (the source company's format)
 - ``common``: parameter declarations, documented error responses, per-meter parameter parsing
 
@@ -13,13 +16,17 @@ below). ``router`` holds every route in the order of the OpenAPI document.
 
 from fastapi import APIRouter
 
-from meterflow_api.routes import analytics, compatibility, meters, readings, series
+from meterflow_api.routes import analytics, compatibility, cost, meters, readings, series, sites, tariffs
 from meterflow_api.routing import LeanParamsRoute
 
 # The modules' routes as they are (not include_router(), which would build a copy of each).
 router = APIRouter(
     route_class=LeanParamsRoute,
-    routes=[route for module in (meters, readings, series, analytics, compatibility) for route in module.router.routes],
+    routes=[
+        route
+        for module in (meters, readings, series, analytics, cost, tariffs, sites, compatibility)
+        for route in module.router.routes
+    ],
 )
 
 __all__ = ["router"]

@@ -1,0 +1,137 @@
+"""What a channel's energy cost: GET /v1/meters/{muid}/cost (the work is in ``meterflow_api.cost``)."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from meterflow_api import domain
+from meterflow_api.cost import MAX_COST_LABEL, CostQuery, compute_cost, tariff_for
+from meterflow_api.domain import INTERVALS, Problems
+from meterflow_api.domain.pricing import kwh_shown, money_shown
+from meterflow_api.errors import ParamError
+from meterflow_api.render import csv_response, json_response
+from meterflow_api.routes.common import (
+    EndParam,
+    FormatParam,
+    MuidPath,
+    ObisParam,
+    StartParam,
+    database,
+    must,
+    parse_meter_params,
+    responses,
+    settings,
+)
+from meterflow_api.routing import LeanParamsRoute
+from meterflow_api.schemas_cost import CostResponse
+
+router = APIRouter(route_class=LeanParamsRoute)
+
+TariffParam = Annotated[
+    str,
+    Query(description="Tariff name, as listed by GET /v1/tariffs.", examples=["ch-ht-nt"]),
+]
+CostTzParam = Annotated[
+    str | None,
+    Query(
+        description=(
+            "IANA time zone of naive start/end, of the times shown and of the points' buckets. Default: the "
+            "tariff's zone. Pricing always reads each interval start in the tariff's zone, whatever tz is."
+        ),
+        examples=["Europe/Zurich"],
+    ),
+]
+CostIntervalParam = Annotated[
+    str | None,
+    Query(
+        description="Bucket size of points (15m, 1h, 1d, 1w, 1mo, in tz); without it no points are returned.",
+        examples=["1d"],
+        json_schema_extra={"enum": list(INTERVALS)},
+    ),
+]
+ShiftParam = Annotated[
+    str | None,
+    Query(
+        description=(
+            "Share 0..1 of the energy priced above the low (cheapest) band to price in the low band instead: "
+            "the response's shift gives the cost after such a shift and the saving."
+        ),
+        examples=["0.2"],
+    ),
+]
+
+_CSV_EXAMPLE = (
+    "name,valid_from,price,kwh,cost\nhigh,2000-01-01,0.32,40.1234,12.8395\nlow,2000-01-01,0.22,57.4848,12.6467\n"
+)
+
+
+def parse_share(text: str) -> Decimal:
+    try:
+        share = Decimal(text.strip())
+    except InvalidOperation:
+        share = Decimal("NaN")
+    if not share.is_finite() or not 0 <= share <= 1:
+        raise ParamError(f"shift must be a share between 0 and 1, e.g. 0.2 for a fifth (got {domain.quoted(text)})")
+    return share
+
+
+@router.get(
+    "/v1/meters/{muid}/cost",
+    response_model=CostResponse,
+    summary="Energy cost of a channel under a time-of-use tariff",
+    description=(
+        "kWh and cost of [start, end) by tariff band. Each reading is priced by its interval start read in the "
+        "TARIFF's zone (a Zurich tariff's 07:00 is 07:00 in Zurich, also across DST), at the tariff version in "
+        "force on that local date, so a price change mid-period splits its band into one entry per price. "
+        "Public holidays count as the band the tariff names for them. An export channel is priced by the "
+        "feed-in price (band feed_in, negative cost: what the grid pays). Money and kWh are exact decimals "
+        "rounded half-even to 4 and 6 places; total_cost = energy_cost + fixed_fee (the monthly fee pro rata). "
+        f"Default range: the channel's data. Longest range: {MAX_COST_LABEL}. csv: one row per band, or per "
+        "point when interval is given."
+    ),
+    responses=responses(_CSV_EXAMPLE),
+    tags=["cost"],
+)
+async def meter_cost(
+    request: Request,
+    muid: MuidPath,
+    tariff: TariffParam,
+    obis: ObisParam = None,
+    start: StartParam = None,
+    end: EndParam = None,
+    tz: CostTzParam = None,
+    interval: CostIntervalParam = None,
+    shift: ShiftParam = None,
+    fmt: FormatParam = "json",
+) -> Response:
+    config = settings(request)
+    db = database(request)
+    if tz is None:  # naive start/end are read in the tariff's zone: the tariff first
+        async with db.session() as session:
+            tz = (await tariff_for(db, session, config.tariffs, tariff)).zone.key
+    problems = Problems()
+    parsed = parse_meter_params(problems, muid, obis, start, end, tz, muid_in="path")
+    size = (
+        None if interval is None else problems.attempt(("query", "interval"), lambda: domain.parse_interval(interval))
+    )
+    share = None if shift is None else problems.attempt(("query", "shift"), lambda: parse_share(shift))
+    problems.raise_if_any()
+    params = must(parsed)
+    query = CostQuery(params.muid, params.obis, params.start, params.end, tariff, params.zone, size, share)
+    # The lead passes the principal's tenant here (None: every tenant's meters).
+    result = await compute_cost(db, query, config.tariffs, tenant=None, from_aggregates=config.series_from_aggregates)
+    if fmt == "csv":
+        if result.points is not None:
+            rows = [(p["start"], p["end"], p["kwh"], p["cost"], p["count"]) for p in result.body()["points"]]
+            return csv_response(["start", "end", "kwh", "cost", "count"], rows, "cost.csv")
+        bands = result.summary.bands
+        return csv_response(
+            ["name", "valid_from", "price", "kwh", "cost"],
+            [(b.name, b.valid_from.isoformat(), float(b.price), kwh_shown(b.kwh), money_shown(b.cost)) for b in bands],
+            "cost.csv",
+        )
+    return json_response(result.body())
