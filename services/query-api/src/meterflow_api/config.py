@@ -5,9 +5,13 @@ from __future__ import annotations
 from pydantic import AliasChoices, Field, PostgresDsn
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from meterflow_api.auth.settings import AuthSettings
+
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="API_", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_prefix="API_", env_nested_delimiter="__", extra="ignore", populate_by_name=True
+    )
 
     # No default: the DSN carries a password. `make` and the test fixtures pass the local one.
     database_url: PostgresDsn = Field(validation_alias=AliasChoices("API_DATABASE_URL", "DATABASE_URL"))
@@ -52,3 +56,5 @@ class Settings(BaseSettings):
     )
     access_log: bool = Field(False, description="Log every request (metrics cover the rest).")
     log_level: str = "INFO"
+    # Nested groups, one per concern (API_AUTH__..., ...): keep new ones at the end.
+    auth: AuthSettings = Field(AuthSettings(), description="Authentication: API keys and JWTs (auth/settings.py).")

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from meterflow_api import domain
+from meterflow_api.auth import ReadAccess
 from meterflow_api.domain import MAX_LIMIT, MEASUREMENT_DEFAULT_LIMIT, ONE_MICROSECOND, Channel, Problems
 from meterflow_api.errors import NotFound
 from meterflow_api.render import json_response
@@ -36,7 +37,10 @@ router = APIRouter(route_class=LeanParamsRoute)
 )
 async def source_measurement(
     request: Request,
-    muid: Annotated[str, Query(description="Meter id (UUID).", examples=[EXAMPLE_MUID])],
+    principal: ReadAccess,
+    muid: Annotated[
+        str, Query(description="Meter id (UUID).", examples=[EXAMPLE_MUID], json_schema_extra={"format": "uuid"})
+    ],
     measurement: Annotated[
         str | None,
         Query(
@@ -62,7 +66,7 @@ async def source_measurement(
     problems.raise_if_any()
     params = must(parsed)
     async with database(request).session() as session:
-        channels = await session.channels(params.muid)
+        channels = await session.channels(params.muid, principal.tenant)
         if not channels:
             raise NotFound(f"unknown meter {params.muid}: no readings stored for it")
         groups: dict[str, list[Channel]] = defaultdict(list)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from meterflow_api import domain
+from meterflow_api.auth import ReadAccess
 from meterflow_api.domain import DEFAULT_LIMIT, MAX_LIMIT, ONE_MICROSECOND, Problems, shown
 from meterflow_api.render import csv_response, json_response
 from meterflow_api.routes.common import (
@@ -43,6 +44,7 @@ router = APIRouter(route_class=LeanParamsRoute)
 )
 async def readings(
     request: Request,
+    principal: ReadAccess,
     muid: MuidPath,
     obis: ObisParam = None,
     start: StartParam = None,
@@ -67,7 +69,7 @@ async def readings(
     problems.raise_if_any()
     params = must(parsed)
     async with database(request).session() as session:
-        channel = await chosen_channel(session, params)
+        channel = await chosen_channel(session, params, principal)
         lo, hi = domain.resolve_range(params.start, params.end, channel)
         domain.check_order(lo, hi, params.zone)
         if after is not None:
