@@ -6,7 +6,7 @@ Clients authenticate: ``client_factory(dsn)`` sends an admin key (every tenant) 
 ``client_factory(dsn, as_tenant="t")`` a read key of tenant "t" (created if missing);
 ``client_factory(dsn, anonymous=True)`` no credential. ``tenant_client``, ``other_tenant_client`` and
 ``anonymous_client`` are those on the module's ``database`` (tenants TENANT and OTHER_TENANT, owning no
-meter until a test calls ``assign_meters(dsn, tenant, muids)``).
+meter until a test calls ``meterflow_harness.api_keys.assign_meters(dsn, tenant, muids)``).
 
 PostgreSQL comes from the session's `servers` fixture (MF_PG_ADMIN_DSN, or the local cluster it starts);
 MF_SHARED_DATA (the folder with the Exnaton files; default <repo>/../shared/data/exnaton-2023-02).
@@ -26,23 +26,19 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import httpx
 import pytest
+from integration.api.api_tenants import OTHER_TENANT, TENANT
 from meterflow_api.config import Settings
 from meterflow_api.main import create_app
+from meterflow_harness.api_keys import admin_key, auth_headers, make_key
 from meterflow_harness.servers import Servers
 from meterflow_obis import parse
 from meterflow_schema import migrate, refresh_channels
-from meterflow_schema.tenancy import create_key, create_tenant
-from meterflow_schema.tenancy import assign_meters as assign_in_db
 
 REPO = Path(__file__).resolve().parents[3]
 SHARED_DATA = Path(os.environ.get("MF_SHARED_DATA", REPO.parent / "shared" / "data" / "exnaton-2023-02"))
 
 Row = tuple[uuid.UUID, str, datetime, float, str]
 
-TENANT = "tenant-a"
-OTHER_TENANT = "tenant-b"
-ADMIN_TENANT = "operators"
-ACTOR = "tests"
 # Sent when the database cannot be reached to make a key: well formed, known to no database.
 UNREACHABLE_KEY = "mf_000000000000_the-database-was-unreachable-when-this-client-was-made"
 
@@ -100,40 +96,10 @@ async def _insert_rows(dsn: str, rows: Iterable[Row]) -> None:
         await conn.close()
 
 
-async def _connect(dsn: str, search_path: str | None = None) -> asyncpg.Connection:
-    conn = await asyncpg.connect(dsn, timeout=10, statement_cache_size=0)
-    if search_path is not None:
-        await conn.execute("SELECT set_config('search_path', $1, false)", search_path)
-    return conn
-
-
-async def make_key(
-    dsn: str, tenant: str, *, admin: bool = False, scopes: tuple[str, ...] | None = None, search_path: str | None = None
-) -> str:
-    """A new key of ``tenant`` (created if missing): read, or read and admin; ``scopes`` overrides both."""
-    conn = await _connect(dsn, search_path)
-    try:
-        await create_tenant(conn, tenant, actor=ACTOR)
-        chosen = scopes if scopes is not None else ("read", "admin") if admin else ("read",)
-        return (await create_key(conn, tenant, actor=ACTOR, scopes=chosen)).key
-    finally:
-        await conn.close()
-
-
-async def assign_meters(dsn: str, tenant: str, muids: Iterable[uuid.UUID | str]) -> None:
-    """Make ``tenant`` (created if missing) the owner of ``muids``."""
-    conn = await _connect(dsn)
-    try:
-        await create_tenant(conn, tenant, actor=ACTOR)
-        await assign_in_db(conn, tenant, [uuid.UUID(str(m)) for m in muids], actor=ACTOR)
-    finally:
-        await conn.close()
-
-
 async def _key_for_client(dsn: str, as_tenant: str | None, search_path: str | None) -> str:
     try:
         if as_tenant is None:
-            return await make_key(dsn, ADMIN_TENANT, admin=True, search_path=search_path)
+            return await admin_key(dsn, search_path=search_path)
         return await make_key(dsn, as_tenant, search_path=search_path)
     except (OSError, asyncpg.CannotConnectNowError):
         return UNREACHABLE_KEY
@@ -148,10 +114,7 @@ async def client_factory() -> AsyncIterator[Callable[..., Any]]:
     async def make(
         dsn: str, *, as_tenant: str | None = None, anonymous: bool = False, **settings: Any
     ) -> httpx.AsyncClient:
-        headers = {}
-        if not anonymous:
-            key = await _key_for_client(dsn, as_tenant, settings.get("search_path"))
-            headers["Authorization"] = f"Bearer {key}"
+        headers = {} if anonymous else auth_headers(await _key_for_client(dsn, as_tenant, settings.get("search_path")))
         app = create_app(Settings(database_url=dsn, **settings))
         lifespan = app.router.lifespan_context(app)
         await lifespan.__aenter__()

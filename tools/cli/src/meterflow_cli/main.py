@@ -1,7 +1,8 @@
-"""The `meterflow` developer CLI: demo data, topics, database migrations, OBIS decoding.
+"""The `meterflow` developer CLI: demo data, topics, database migrations, OBIS decoding, tenants and API keys.
 
 Examples: ``meterflow demo-data --meters 20 --bucket meterflow-raw``,
-``meterflow topics create``, ``meterflow db migrate``, ``meterflow obis decode 0100011D00FF 1.8.0``.
+``meterflow topics create``, ``meterflow db migrate``, ``meterflow obis decode 0100011D00FF 1.8.0``,
+``meterflow tenants create acme``, ``meterflow keys create acme --expires 90``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import sys
 
 from meterflow_kit.logs import configure_logging
 
-from meterflow_cli import db_cmd, demo_cmd, obis_cmd, topics_cmd
+from meterflow_cli import db_cmd, demo_cmd, keys_cmd, obis_cmd, tenants_cmd, topics_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
     topics_cmd.add_parser(sub)
     db_cmd.add_parser(sub)
     obis_cmd.add_parser(sub)
+    tenants_cmd.add_parser(sub)
+    keys_cmd.add_parser(sub)
     return parser
 
 
