@@ -6,7 +6,8 @@ The handlers in main.py map each type to its status code and body; the domain on
     ├── InvalidRequest        one or more parameters are invalid (HTTP 422); ``problems`` lists each
     ├── NotFound              an unknown meter, or the meter has no such channel, or another tenant's (HTTP 404)
     ├── NotAuthenticated      no credential, or one that is unknown, revoked, expired or invalid (HTTP 401)
-    └── Forbidden             a valid credential without the scope the route needs (HTTP 403)
+    ├── Forbidden             a valid credential without the scope the route needs (HTTP 403)
+    └── AuthUnavailable       the identity provider's keys cannot be fetched: retry (HTTP 503)
 
     ParamError (ValueError)   one parser's complaint about one value; ``Problems`` (domain.params) collects
                               them with the parameter's location into one InvalidRequest
@@ -64,6 +65,10 @@ class InvalidRequest(ApiError):
     @classmethod
     def one(cls, loc: Loc, msg: str) -> InvalidRequest:
         return cls([Problem(loc, msg)])
+
+
+class AuthUnavailable(ApiError):
+    """A credential cannot be verified now (the JWKS is unreachable); it may be valid."""
 
 
 class ParamError(ValueError):

@@ -27,7 +27,7 @@ from meterflow_api import metrics
 from meterflow_api.auth import Authenticator
 from meterflow_api.config import Settings
 from meterflow_api.db import Database
-from meterflow_api.errors import ApiError, Forbidden, InvalidRequest, NotAuthenticated, NotFound
+from meterflow_api.errors import ApiError, AuthUnavailable, Forbidden, InvalidRequest, NotAuthenticated, NotFound
 from meterflow_api.render import json_response
 from meterflow_api.routes import router
 from meterflow_api.schemas import Health, Readiness
@@ -163,6 +163,8 @@ def _add_error_handlers(app: FastAPI) -> None:
             return json_response(
                 {"detail": str(error)}, status_code=_status_of(error), headers={"WWW-Authenticate": _challenge(error)}
             )
+        if isinstance(error, AuthUnavailable):
+            return json_response({"detail": str(error)}, status_code=503, headers={"Retry-After": "5"})
         if isinstance(error, InvalidRequest):
             detail = [{"loc": list(p.loc), "msg": p.msg, "type": "value_error"} for p in error.problems]
             return json_response({"detail": detail}, status_code=_status_of(error))

@@ -19,7 +19,7 @@ import structlog
 
 from meterflow_api.auth.principal import ADMIN, READ, Principal, principal_of
 from meterflow_api.auth.settings import JwtSettings
-from meterflow_api.errors import NotAuthenticated
+from meterflow_api.errors import AuthUnavailable, NotAuthenticated
 
 log = structlog.get_logger("meterflow.api.auth")
 
@@ -98,7 +98,7 @@ class JwtVerifier:
             )
         except (jwt.PyJWKClientError, jwt.PyJWKSetError, OSError, json.JSONDecodeError) as error:
             log.warning("JWKS unavailable", error=str(error))
-            raise NotAuthenticated(f"the issuer's keys could not be fetched: {error}", credential_sent=True) from None
+            raise AuthUnavailable("the identity provider's keys could not be fetched; retry shortly") from None
         except jwt.InvalidTokenError as error:
             raise NotAuthenticated(f"invalid token: {error}", credential_sent=True) from None
         return self._principal(claims)
