@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 
 import httpx
 from api_bench import add_load_arguments, run_scenario, summary_head  # bench/ is on sys.path: run as a script
+from meterflow_harness.api_keys import admin_key, auth_headers
 from meterflow_harness.postgres import create_database, drop_database
 
 DEFAULT_ADMIN_DSN = "postgresql://meterflow:meterflow@127.0.0.1:5432/postgres"
@@ -162,6 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     database = urlsplit(dsn).path.lstrip("/") or None
     env = {"API_DATABASE_URL": dsn, "API_POOL_MAX_SIZE": str(args.pool_size), "API_LOG_LEVEL": "WARNING"}
     results: dict[str, Any] = {}
+    headers = auth_headers(asyncio.run(admin_key(dsn)))  # an admin key lists every meter
     try:
         deep = encode_meters_cursor(asyncio.run(muid_at(dsn, 0.9)))
         middle = encode_meters_cursor(asyncio.run(muid_at(dsn, 0.5)))
@@ -172,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         for scenario in [s.strip() for s in args.scenarios.split(",") if s.strip()]:
             try:
-                results[scenario] = run_scenario(scenario, paths[scenario], args, env, database)
+                results[scenario] = run_scenario(scenario, paths[scenario], args, env, database, headers)
             except (RuntimeError, httpx.HTTPError, OSError, subprocess.CalledProcessError) as error:
                 results[scenario] = {"path": paths[scenario], "error": repr(error)}
     finally:
