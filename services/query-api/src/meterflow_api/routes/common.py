@@ -26,6 +26,17 @@ from meterflow_api.schemas import ErrorResponse, ValidationErrorResponse
 
 T = TypeVar("T")
 
+# What start/end accept, for generated clients: an ISO 8601 date or date-time (with or without offset).
+INSTANT_SCHEMA: Final[dict[str, Any]] = {
+    "anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}]
+}
+
+
+def limit_schema(maximum: int) -> dict[str, Any]:
+    """The bounds of a limit parameter, documented (the handler checks them with its own message)."""
+    return {"minimum": 1, "maximum": maximum}
+
+
 EXAMPLE_MUID: Final = domain.EXAMPLE_MUID
 
 # format uuid: a generated client knows that anything else is refused (422).
@@ -55,6 +66,7 @@ StartParam = Annotated[
             "is a wall-clock time in tz. Default: the channel's first reading."
         ),
         examples=["2023-02-01", "2023-02-01T06:00", "2023-02-01T05:00:00Z"],
+        json_schema_extra=INSTANT_SCHEMA,
     ),
 ]
 EndParam = Annotated[
@@ -64,6 +76,7 @@ EndParam = Annotated[
             "End of the range (exclusive), same forms as start. Default: just after the channel's last reading."
         ),
         examples=["2023-03-01", "2023-03-01T00:00:00+01:00"],
+        json_schema_extra=INSTANT_SCHEMA,
     ),
 ]
 TzParam = Annotated[

@@ -14,7 +14,15 @@ from meterflow_api.auth import ReadAccess
 from meterflow_api.domain import MAX_LIMIT, MEASUREMENT_DEFAULT_LIMIT, ONE_MICROSECOND, Channel, Problems
 from meterflow_api.errors import NotFound
 from meterflow_api.render import json_response
-from meterflow_api.routes.common import EXAMPLE_MUID, database, must, parse_meter_params, responses
+from meterflow_api.routes.common import (
+    EXAMPLE_MUID,
+    INSTANT_SCHEMA,
+    database,
+    limit_schema,
+    must,
+    parse_meter_params,
+    responses,
+)
 from meterflow_api.routing import LeanParamsRoute
 from meterflow_api.schemas import SourceRecordsResponse
 
@@ -50,14 +58,25 @@ async def source_measurement(
     ] = None,
     start: Annotated[
         str | None,
-        Query(description="First interval start (inclusive), ISO 8601; naive means UTC.", examples=["2023-02-01"]),
+        Query(
+            description="First interval start (inclusive), ISO 8601; naive means UTC.",
+            examples=["2023-02-01"],
+            json_schema_extra=INSTANT_SCHEMA,
+        ),
     ] = None,
     stop: Annotated[
         str | None,
-        Query(description="End (exclusive), ISO 8601; naive means UTC.", examples=["2023-03-01"]),
+        Query(
+            description="End (exclusive), ISO 8601; naive means UTC.",
+            examples=["2023-03-01"],
+            json_schema_extra=INSTANT_SCHEMA,
+        ),
     ] = None,
     limit: Annotated[
-        int, Query(description=f"Records at most, 1..{MAX_LIMIT}.", examples=[3000])
+        int,
+        Query(
+            description=f"Records at most, 1..{MAX_LIMIT}.", examples=[3000], json_schema_extra=limit_schema(MAX_LIMIT)
+        ),
     ] = MEASUREMENT_DEFAULT_LIMIT,
 ) -> Response:
     problems = Problems()

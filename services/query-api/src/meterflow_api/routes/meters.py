@@ -19,7 +19,7 @@ from meterflow_api.auth import ReadAccess
 from meterflow_api.db import ChannelSummary
 from meterflow_api.domain import DEFAULT_METERS_LIMIT, MAX_METERS_LIMIT, Problems, hex_of
 from meterflow_api.render import csv_response, json_response
-from meterflow_api.routes.common import FormatParam, database, responses
+from meterflow_api.routes.common import FormatParam, database, limit_schema, responses
 from meterflow_api.routing import LeanParamsRoute
 from meterflow_api.schemas import MetersResponse
 
@@ -55,6 +55,7 @@ async def list_meters(
                 f"Meters per page (with all their channels), 1..{MAX_METERS_LIMIT}; default {DEFAULT_METERS_LIMIT}."
             ),
             examples=[DEFAULT_METERS_LIMIT],
+            json_schema_extra=limit_schema(MAX_METERS_LIMIT),
         ),
     ] = DEFAULT_METERS_LIMIT,
     cursor: Annotated[

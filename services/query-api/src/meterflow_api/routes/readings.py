@@ -20,6 +20,7 @@ from meterflow_api.routes.common import (
     TzParam,
     chosen_channel,
     database,
+    limit_schema,
     must,
     parse_meter_params,
     responses,
@@ -50,7 +51,12 @@ async def readings(
     start: StartParam = None,
     end: EndParam = None,
     limit: Annotated[
-        int, Query(description=f"Readings per page, 1..{MAX_LIMIT}.", examples=[DEFAULT_LIMIT])
+        int,
+        Query(
+            description=f"Readings per page, 1..{MAX_LIMIT}.",
+            examples=[DEFAULT_LIMIT],
+            json_schema_extra=limit_schema(MAX_LIMIT),
+        ),
     ] = DEFAULT_LIMIT,
     cursor: Annotated[
         str | None,
