@@ -99,7 +99,8 @@ def _effective_dependant(route: APIRoute) -> Dependant | None:
 def _lean_params(dependant: Dependant, endpoint: Callable[..., Any]) -> list[_Param] | None:
     """The parameters of a route we can serve, or None when it needs FastAPI's full machinery."""
     if (
-        dependant.body_params
+        _lean_dependencies(dependant) is None
+        or dependant.body_params
         or dependant.header_params
         or dependant.cookie_params
         or not inspect.iscoroutinefunction(endpoint)
