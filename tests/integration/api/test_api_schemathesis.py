@@ -90,6 +90,7 @@ async def test_schemathesis_finds_nothing(loaded: str, running_api: str, tmp_pat
         subprocess.run,
         command,
         env={**os.environ, "MF_SCHEMATHESIS_API_KEY": key},
+        cwd=tmp_path,  # schemathesis keeps a crash cache (.schemathesis/) in its working directory
         capture_output=True,
         text=True,
         timeout=600,
