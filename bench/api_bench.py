@@ -15,7 +15,13 @@ each connection sends its next request when the previous answer is in). Scenario
   cost      GET /v1/meters/{muid}/cost?tariff=ch-ht-nt&interval=1d (one Zurich month priced from the hourly
             rollup in Decimal, with daily points)
   readings  GET /v1/meters/{muid}/readings?limit=3000 (one month of raw readings)
+  auth_cost the series twice, round after round: with a tenant's API key (authentication on, the default) and
+            on a second server with API_AUTH__ENABLED=false (no credential); overhead_pct per concurrency,
+            target <= 10 % fewer req/s with authentication
   ceiling   a bare FastAPI endpoint returning a constant, served the same way (the framework's ceiling)
+
+Every API request sends an API key of tenant "bench", which owns the queried meter (made in the database,
+as `meterflow keys create` does); the key goes to wrk as a header and never into the JSON summary.
 
 The load generator is wrk (Debian's package; `make bench` installs it) with a Lua script that reports exact
 percentiles; without wrk, a minimal asyncio HTTP/1.1 keep-alive client (--client raw) takes its place. It
@@ -49,12 +55,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from meterflow_harness.api_keys import assign_meters, auth_headers, make_key
 from meterflow_harness.ports import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ADMIN_DSN = "postgresql://meterflow:meterflow@127.0.0.1:5432/postgres"
 SHARED_DATA = Path(os.environ.get("MF_SHARED_DATA", REPO.parent / "shared" / "data" / "exnaton-2023-02"))
 REAL_MUID = "95ce3367-cbce-4a4d-bbe3-da082831d7bd"
+BENCH_TENANT = "bench"
 
 
 def ceiling_app() -> Any:
@@ -105,6 +113,7 @@ def meter_months(meters: int) -> tuple[str, list[tuple[Any, ...]]]:
 
 async def prepare_database(admin_dsn: str, meters: int) -> tuple[str, str, str]:
     """Create, migrate and load a scratch database; returns (name, dsn, muid of the queried meter)."""
+    # The queried meter belongs to tenant "bench" (assigned in main), as a tenant's key reads it.
     import asyncpg
     from meterflow_harness.postgres import create_database
     from meterflow_schema import migrate, refresh_channels
@@ -183,13 +192,15 @@ end
 """
 
 
-def run_wrk(url: str, concurrency: int, seconds: float) -> tuple[dict[str, Any], float]:
+def run_wrk(url: str, concurrency: int, seconds: float, headers: dict[str, str]) -> tuple[dict[str, Any], float]:
     """One wrk run (1 thread: the machine has 2 cores to share); its report and the CPU seconds it used."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(WRK_REPORT)
     try:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         command = ["wrk", "-t1", f"-c{concurrency}", f"-d{max(1, round(seconds))}s", "--timeout", "10s"]
+        for name, value in headers.items():
+            command += ["-H", f"{name}: {value}"]
         done = subprocess.run([*command, "-s", script.name, url], capture_output=True, text=True, check=True)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
     finally:
@@ -203,12 +214,13 @@ class RawClient:
     """A minimal HTTP/1.1 keep-alive GET client on asyncio streams, for machines without wrk. It only
     understands what uvicorn sends here (Content-Length bodies)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, headers: dict[str, str]) -> None:
         parts = urlsplit(url)
         self.host = parts.hostname or "127.0.0.1"
         self.port = parts.port or 80
         target = parts.path + (f"?{parts.query}" if parts.query else "")
-        self.request = f"GET {target} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n\r\n".encode()
+        extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        self.request = f"GET {target} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n{extra}\r\n".encode()
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
@@ -231,7 +243,9 @@ class RawClient:
             self.writer.close()
 
 
-async def drive_raw(url: str, concurrency: int, seconds: float) -> tuple[dict[str, Any], float]:
+async def drive_raw(
+    url: str, concurrency: int, seconds: float, headers: dict[str, str]
+) -> tuple[dict[str, Any], float]:
     """The same closed loop as wrk, in this process: `concurrency` connections for `seconds`."""
     latencies: list[float] = []
     failures = 0
@@ -241,7 +255,7 @@ async def drive_raw(url: str, concurrency: int, seconds: float) -> tuple[dict[st
 
     async def connection() -> None:
         nonlocal failures
-        client = RawClient(url)
+        client = RawClient(url, headers)
         try:
             while time.monotonic() < stop_at:
                 began = time.perf_counter()
@@ -250,7 +264,7 @@ async def drive_raw(url: str, concurrency: int, seconds: float) -> tuple[dict[st
                 except (OSError, asyncio.IncompleteReadError, ValueError):
                     status = 0
                     await client.close()
-                    client = RawClient(url)
+                    client = RawClient(url, headers)
                 latencies.append(time.perf_counter() - began)
                 failures += status != 200
         finally:
@@ -277,10 +291,12 @@ async def drive_raw(url: str, concurrency: int, seconds: float) -> tuple[dict[st
     return report, time.process_time() - cpu_from
 
 
-def generate_load(client: str, url: str, concurrency: int, seconds: float) -> tuple[dict[str, Any], float]:
+def generate_load(
+    client: str, url: str, concurrency: int, seconds: float, headers: dict[str, str]
+) -> tuple[dict[str, Any], float]:
     if client == "wrk":
-        return run_wrk(url, concurrency, seconds)
-    return asyncio.run(drive_raw(url, concurrency, seconds))
+        return run_wrk(url, concurrency, seconds, headers)
+    return asyncio.run(drive_raw(url, concurrency, seconds, headers))
 
 
 class CpuMeter:
@@ -319,12 +335,12 @@ class CpuMeter:
 
 
 def measure(
-    url: str, concurrency: int, args: argparse.Namespace, server_pid: int, database: str | None
+    url: str, concurrency: int, args: argparse.Namespace, server_pid: int, database: str | None, headers: dict[str, str]
 ) -> dict[str, Any]:
     """Warm-up, then one measured run at ``concurrency``: throughput, latency and CPU per request."""
-    generate_load(args.client, url, concurrency, args.warmup)
+    generate_load(args.client, url, concurrency, args.warmup, headers)
     meter = CpuMeter(server_pid, database)
-    report, load_cpu = generate_load(args.client, url, concurrency, args.duration)
+    report, load_cpu = generate_load(args.client, url, concurrency, args.duration, headers)
     used = meter.used()
     ok = report["requests"] - report["non_2xx"]
     seconds = report["duration_us"] / 1e6
@@ -373,21 +389,27 @@ def at_slo(summary: list[dict[str, Any]], p99_ms: float = 50.0) -> dict[str, Any
 
 
 def run_scenario(
-    scenario: str, path: str, args: argparse.Namespace, env: dict[str, str], database: str | None
+    scenario: str,
+    path: str,
+    args: argparse.Namespace,
+    env: dict[str, str],
+    database: str | None,
+    headers: dict[str, str],
 ) -> dict[str, Any]:
     app = "api_bench:ceiling_app" if scenario == "ceiling" else "meterflow_api.main:app_from_env"
     port = free_port()
     server = start_server(app, port, args.workers, env)
     try:
         url = f"http://127.0.0.1:{port}{path}"
-        probe = httpx.get(url, timeout=10)
+        probe = httpx.get(url, timeout=10, headers=headers)
         probe.raise_for_status()
         runs = []
         # Round after round over the concurrencies, so slow phases of a shared machine hit them all alike.
         for _ in range(args.repeat):
             for concurrency in args.concurrency:
                 log(f"{scenario}: {len(probe.content)} bytes/response, {args.duration:.0f} s at c={concurrency}")
-                runs.append(measure(url, concurrency, args, server.pid, None if scenario == "ceiling" else database))
+                db = None if scenario == "ceiling" else database
+                runs.append(measure(url, concurrency, args, server.pid, db, headers))
                 log(f"{scenario}: {json.dumps(runs[-1])}")
         summary = medians(runs)
         return {
@@ -399,6 +421,50 @@ def run_scenario(
         }
     finally:
         stop_server(server)
+
+
+def run_auth_cost(
+    path: str, args: argparse.Namespace, env: dict[str, str], database: str | None, headers: dict[str, str]
+) -> dict[str, Any]:
+    """The same request on two servers, authentication on (with the key) and off, measured alternately in
+    every round and concurrency, so a slow phase of the shared machine hits both alike."""
+    servers = {"on": (free_port(), env, headers), "off": (free_port(), {**env, "API_AUTH__ENABLED": "false"}, {})}
+    started: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        for name, (port, server_env, sent) in servers.items():
+            started[name] = start_server("meterflow_api.main:app_from_env", port, args.workers, server_env)
+            httpx.get(f"http://127.0.0.1:{port}{path}", timeout=10, headers=sent).raise_for_status()
+        runs: dict[str, list[dict[str, Any]]] = {"on": [], "off": []}
+        for _ in range(args.repeat):
+            for concurrency in args.concurrency:
+                for name, (port, _, sent) in servers.items():
+                    url = f"http://127.0.0.1:{port}{path}"
+                    runs[name].append(measure(url, concurrency, args, started[name].pid, database, sent))
+                    log(f"auth_cost {name}: {json.dumps(runs[name][-1])}")
+        on, off = medians(runs["on"]), medians(runs["off"])
+        overhead = [
+            {
+                "concurrency": a["concurrency"],
+                "rps_on": a["rps"],
+                "rps_off": b["rps"],
+                "overhead_pct": round((1 - a["rps"] / b["rps"]) * 100, 1) if b["rps"] else None,
+                "p99_ms_on": a["p99_ms"],
+                "p99_ms_off": b["p99_ms"],
+                # CPU per request (API + PostgreSQL) moves far less than req/s on a shared machine.
+                "cpu_overhead_pct": _cpu_overhead(a, b),
+            }
+            for a, b in zip(on, off, strict=True)
+        ]
+        return {"path": path, "overhead": overhead, "on": on, "off": off, "runs": runs}
+    finally:
+        for process in started.values():
+            stop_server(process)
+
+
+def _cpu_overhead(on: dict[str, Any], off: dict[str, Any]) -> float | None:
+    spent_on = on["cpu_ms_per_request"]["api"] + on["cpu_ms_per_request"]["db"]
+    spent_off = off["cpu_ms_per_request"]["api"] + off["cpu_ms_per_request"]["db"]
+    return round((spent_on / spent_off - 1) * 100, 1) if spent_off else None
 
 
 def log(message: str) -> None:
@@ -464,8 +530,8 @@ def main(argv: list[str] | None = None) -> int:
     add_load_arguments(parser)
     parser.add_argument(
         "--scenarios",
-        default="series,cost,readings,ceiling",
-        help="comma-separated: series, cost, readings, ceiling",
+        default="series,cost,readings,auth_cost,ceiling",
+        help="comma-separated: series, cost, readings, auth_cost, ceiling",
     )
     args = parser.parse_args(argv)
     if args.dsn and not args.muid:
@@ -480,6 +546,8 @@ def main(argv: list[str] | None = None) -> int:
         scratch_db = scratch
         log(f"scratch database {scratch}: {args.meters} meter-months, querying {muid}")
     env = {"API_DATABASE_URL": dsn, "API_POOL_MAX_SIZE": str(args.pool_size), "API_LOG_LEVEL": "WARNING"}
+    asyncio.run(assign_meters(dsn, BENCH_TENANT, [muid]))
+    headers = auth_headers(asyncio.run(make_key(dsn, BENCH_TENANT)))
     # The rate limit stays on (its cost is part of the figure) but far above any load the benchmark creates.
     env["API_LIMITS__PER_CREDENTIAL"] = "1000000/second"
     urls = {
@@ -488,11 +556,15 @@ def main(argv: list[str] | None = None) -> int:
         "readings": f"/v1/meters/{muid}/readings?start=2023-02-01T00:00:00Z&end=2023-03-01T00:00:00Z&limit=3000",
         "ceiling": "/constant",
     }
+    urls["auth_cost"] = urls["series"]
     results: dict[str, Any] = {}
     try:
         for scenario in [s.strip() for s in args.scenarios.split(",") if s.strip()]:
             try:
-                results[scenario] = run_scenario(scenario, urls[scenario], args, env, scratch_db)
+                if scenario == "auth_cost":
+                    results[scenario] = run_auth_cost(urls[scenario], args, env, scratch_db, headers)
+                else:
+                    results[scenario] = run_scenario(scenario, urls[scenario], args, env, scratch_db, headers)
             except (RuntimeError, httpx.HTTPError, OSError, subprocess.CalledProcessError) as error:
                 # One failed scenario (a server that did not start in time on a loaded box) keeps the others.
                 results[scenario] = {"path": urls[scenario], "error": repr(error)}
@@ -503,12 +575,16 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(drop_database(args.admin_dsn, scratch))
 
     series_at_slo = (results.get("series") or {}).get("at_slo") or {}
+    overheads = [row["overhead_pct"] for row in (results.get("auth_cost") or {}).get("overhead", [])]
+    overheads = [o for o in overheads if o is not None]
     summary = {
         **summary_head("query-api", args),
         "data": f"{args.meters} meter-months of 15-minute readings; the series reads one of them",
         "results": results,
         "targets": {
             "series_rps_ge_1000_with_p99_le_50ms": series_at_slo.get("rps", 0) >= 1000,
+            # The median over the concurrencies: one noisy run on a shared machine decides nothing alone.
+            "auth_overhead_le_10pct": bool(overheads) and statistics.median(overheads) <= 10,
         },
     }
     print(json.dumps(summary, indent=2))

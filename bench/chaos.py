@@ -39,6 +39,7 @@ import psycopg2
 from meterflow_cli.demo import Household, households, records
 from meterflow_contracts import ALL_TOPICS, CHECKPOINTS, DLQ, TopicDurability, is_leader_generation_record
 from meterflow_contracts.admin import create_topics
+from meterflow_harness.api_keys import admin_key, auth_headers
 from meterflow_harness.kafka import GroupProbe, read_all
 from meterflow_harness.names import unique
 from meterflow_harness.paths import REPO
@@ -485,8 +486,10 @@ def compare_dlq(pipeline: ChaosPipeline, planted: Counter[tuple[str, str]], resu
 
 def api_answers(pipeline: ChaosPipeline) -> bool:
     try:
-        return httpx.get(f"{pipeline.api_url}/v1/meters", params={"limit": 1}, timeout=10).status_code == 200
-    except httpx.HTTPError:
+        headers = auth_headers(asyncio.run(admin_key(pipeline.dsn)))
+        response = httpx.get(f"{pipeline.api_url}/v1/meters", params={"limit": 1}, timeout=10, headers=headers)
+        return response.status_code == 200
+    except (httpx.HTTPError, OSError):
         return False
 
 

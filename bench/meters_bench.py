@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 
 import httpx
 from api_bench import add_load_arguments, run_scenario, summary_head  # bench/ is on sys.path: run as a script
+from meterflow_harness.api_keys import admin_key, auth_headers
 from meterflow_harness.postgres import create_database, drop_database
 
 DEFAULT_ADMIN_DSN = "postgresql://meterflow:meterflow@127.0.0.1:5432/postgres"
@@ -164,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     # The rate limit stays on (its cost is part of the figure) but far above any load the benchmark creates.
     env["API_LIMITS__PER_CREDENTIAL"] = "1000000/second"
     results: dict[str, Any] = {}
+    headers = auth_headers(asyncio.run(admin_key(dsn)))  # an admin key lists every meter
     try:
         deep = encode_meters_cursor(asyncio.run(muid_at(dsn, 0.9)))
         middle = encode_meters_cursor(asyncio.run(muid_at(dsn, 0.5)))
@@ -174,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         for scenario in [s.strip() for s in args.scenarios.split(",") if s.strip()]:
             try:
-                results[scenario] = run_scenario(scenario, paths[scenario], args, env, database)
+                results[scenario] = run_scenario(scenario, paths[scenario], args, env, database, headers)
             except (RuntimeError, httpx.HTTPError, OSError, subprocess.CalledProcessError) as error:
                 results[scenario] = {"path": paths[scenario], "error": repr(error)}
     finally:

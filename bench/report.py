@@ -15,6 +15,7 @@ TARGETS = {
     "e2e_vs_simple": 2.0,
     "peak_rss_mb": 300,
     "freshness_p50_s": 2.0,
+    "api_auth_overhead_pct": 10.0,
 }
 
 
@@ -40,10 +41,21 @@ def verdicts(results: dict[str, Any]) -> dict[str, Any]:
     services = {k: v for k, v in (results.get("peak_rss_mb") or {}).items() if k != "kafka"}
     judge("max_service_peak_rss_mb", max(services.values(), default=None), TARGETS["peak_rss_mb"], False)
     judge("freshness_p50_s", results.get("freshness_p50_s"), TARGETS["freshness_p50_s"], False)
+    judge("api_auth_overhead_pct", auth_overhead_pct(results.get("api")), TARGETS["api_auth_overhead_pct"], False)
     heap = (results.get("e2e") or {}).get("kafka_heap") or {}
     if heap.get("xmx"):
         out["kafka_heap_bounded"] = {"xmx": heap["xmx"], "met": heap["xmx"] == "512m"}
     return out
+
+
+def auth_overhead_pct(bench: Any) -> float | None:
+    """The series' req/s lost to authentication (api_bench.py's auth_cost): the median over the concurrencies."""
+    rows = (((bench or {}).get("results") or {}).get("auth_cost") or {}).get("overhead") or []
+    values = sorted(row["overhead_pct"] for row in rows if row.get("overhead_pct") is not None)
+    if not values:
+        return None
+    middle = len(values) // 2
+    return values[middle] if len(values) % 2 else round((values[middle - 1] + values[middle]) / 2, 1)
 
 
 def _api_lines(label: str, bench: Any) -> list[str]:
@@ -59,6 +71,11 @@ def _api_lines(label: str, bench: Any) -> list[str]:
                 f"  {label} {scenario:<9} c={row.get('concurrency', '-'):<3} {row.get('rps', '-')} req/s, "
                 f"p50 {row.get('p50_ms', '-')} ms, p99 {row.get('p99_ms', '-')} ms, "
                 f"errors {row.get('errors', '-')} (medians of {row.get('runs', '-')} runs)"
+            )
+        for row in figures.get("overhead", []) if isinstance(figures, dict) else []:
+            lines.append(
+                f"  {label} {scenario:<9} c={row.get('concurrency', '-'):<3} {row.get('rps_on', '-')} req/s with "
+                f"authentication vs {row.get('rps_off', '-')} without: {row.get('overhead_pct', '-')} % fewer"
             )
         if isinstance(figures, dict) and "error" in figures:
             lines.append(f"  {label} {scenario:<9} {figures['error']}")

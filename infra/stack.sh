@@ -6,7 +6,9 @@
 #   bash infra/stack.sh down    # stop services and servers (make down)
 #   bash infra/stack.sh status
 #
-# Demo data: DEMO_METERS (20) households x DEMO_DAYS (28) days, uploaded once to the bucket.
+# Demo data: DEMO_METERS (20) households x DEMO_DAYS (28) days, uploaded once to the bucket. Tenant "demo"
+# owns the demo meters; its API key is kept in .local/run/demo-api-key (mode 600, only this checkout's user
+# can read it) and reused while the API accepts it; the probe sends it from a header file, never in argv.
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -54,6 +56,27 @@ stop_service() {
   log "stopped $name"
 }
 
+demo_tenant() {
+  # The demo meters are known before their data arrives: demo-data draws them from its default seed (42).
+  local muids
+  muids=$(.venv/bin/python -c "from meterflow_cli.demo import households; print(' '.join(str(h.muid) for h in households(${DEMO_METERS:-20}, 42)))")
+  .venv/bin/meterflow tenants create demo >/dev/null
+  # shellcheck disable=SC2086  # one argument per muid
+  .venv/bin/meterflow tenants assign demo $muids >/dev/null
+}
+
+demo_key() {
+  local key_file="$RUN_DIR/demo-api-key" header_file="$RUN_DIR/demo-auth.header"
+  if [[ -s "$header_file" ]] && curl -fsS -o /dev/null -H @"$header_file" "$API_URL/v1/meters?limit=1" 2>/dev/null; then
+    return 0
+  fi
+  mkdir -p "$RUN_DIR"
+  (umask 077
+   .venv/bin/meterflow keys create demo --label "demo (make run)" | tail -n 1 >"$key_file"
+   printf 'X-API-Key: %s\n' "$(cat "$key_file")" >"$header_file")
+  log "created the demo API key (.local/run/demo-api-key)"
+}
+
 wait_for() { # url seconds
   local url=$1 seconds=$2
   for _ in $(seq 1 $((seconds * 2))); do
@@ -70,26 +93,32 @@ cmd_up() {
   bash "$REPO_ROOT/infra/timescale/pg.sh" start
   bash "$REPO_ROOT/infra/s3/s3.sh" start
   (cd "$REPO_ROOT" && .venv/bin/meterflow db migrate && .venv/bin/meterflow topics create)
+  demo_tenant
   if ! (cd "$REPO_ROOT" && .venv/bin/python -c "import boto3,sys; c=boto3.client('s3', endpoint_url='$S3_ENDPOINT_URL'); sys.exit(0 if c.list_objects_v2(Bucket='$POLLER_BUCKET').get('KeyCount') else 1)" 2>/dev/null); then
     (cd "$REPO_ROOT" && .venv/bin/meterflow demo-data --meters "${DEMO_METERS:-20}" --days "${DEMO_DAYS:-28}" --bucket "$POLLER_BUCKET")
   fi
   for name in "${SERVICES[@]}"; do start_service "$name"; done
   wait_for "$API_URL/readyz" 60 || { log "the API did not become ready; see .local/logs/api.log"; exit 1; }
+  demo_key
   wait_for http://127.0.0.1:9101/healthz 60 || { log "the poller did not start; see .local/logs/poller.log"; exit 1; }
   curl -fsS -X POST -o /dev/null http://127.0.0.1:9101/poll
   log "waiting until the demo data is queryable"
   local meters=0
   for _ in $(seq 1 240); do
-    meters=$(curl -fsS "$API_URL/v1/meters" 2>/dev/null | grep -o '"muid"' | wc -l || true)
+    meters=$(curl -fsS -H @"$RUN_DIR/demo-auth.header" "$API_URL/v1/meters" 2>/dev/null | grep -o '"muid"' | wc -l || true)
     if (( meters >= ${DEMO_METERS:-20} )); then break; fi
     sleep 0.5
   done
   (( meters >= ${DEMO_METERS:-20} )) || log "only $meters meters queryable so far; the pipeline is still loading"
+  local key; key=$(cat "$RUN_DIR/demo-api-key")
   cat >&2 <<EOM
 
   Meterflow is running.
     API          $API_URL/v1/meters
-    API docs     $API_URL/docs
+    API docs     $API_URL/docs  (Authorize: paste the demo key)
+    Demo key     $key
+                 tenant "demo", read scope; kept in .local/run/demo-api-key
+    Try          curl -H "Authorization: Bearer \$(cat .local/run/demo-api-key)" $API_URL/v1/meters
     Metrics      $API_URL/metrics  http://127.0.0.1:9101/metrics (poller)
                  http://127.0.0.1:9102/metrics (normalizer)  http://127.0.0.1:9103/metrics (writer)
     Poll now     curl -X POST http://127.0.0.1:9101/poll

@@ -16,6 +16,7 @@ import pytest
 from channel_truth import assert_channels_match_readings
 from meterflow_cli.demo import EXPORT_HEX, IMPORT_HEX, households, readings_count, records
 from meterflow_cli.demo_cmd import render
+from meterflow_harness.api_keys import admin_key, auth_headers
 from meterflow_harness.metrics import metric_value
 from meterflow_harness.pipeline import Pipeline
 from readings_io import count_rows
@@ -49,6 +50,12 @@ async def wait_for_writer_rows(pipeline: Pipeline, rows: float, timeout: float =
             return
         await asyncio.sleep(0.5)
     raise AssertionError(f"the writer did not load {rows} rows within {timeout} s")
+
+
+async def api_client(pipeline: Pipeline) -> httpx.AsyncClient:
+    """A client of the pipeline's API with a key that reads every tenant, made in the pipeline's database."""
+    headers = auth_headers(await admin_key(pipeline.dsn))
+    return httpx.AsyncClient(base_url=pipeline.api_url, timeout=30, headers=headers)
 
 
 async def series(client: httpx.AsyncClient, muid: str, **params: str) -> list[dict[str, Any]]:
@@ -91,7 +98,7 @@ async def test_real_files_end_to_end_and_reupload_changes_nothing(pipeline: Pipe
     pipeline.poll_once()
     await wait_for_rows(pipeline.dsn, 2 * 2688, pipeline)
 
-    async with httpx.AsyncClient(base_url=pipeline.api_url, timeout=30) as client:
+    async with await api_client(pipeline) as client:
         meters = (await client.get("/v1/meters")).json()["meters"]
         channels = {m["muid"]: m["channels"] for m in meters}
         assert set(channels) == set(REAL_FILES)
@@ -154,7 +161,7 @@ async def test_generated_demo_data_arrives_exactly_once(pipeline: Pipeline, s3: 
     assert len(rows) == expected_count == len(expected)
     assert {(r["muid"], r["obis"], r["ts"]): r["value"] for r in rows} == expected
 
-    async with httpx.AsyncClient(base_url=pipeline.api_url, timeout=30) as client:
+    async with await api_client(pipeline) as client:
         meters = (await client.get("/v1/meters")).json()["meters"]
         assert len(meters) == len(fleet)
         two_channel = [m for m in meters if len(m["channels"]) == 2]

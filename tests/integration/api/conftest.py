@@ -2,6 +2,12 @@
 the writer's migrations), loaders for the real source files and generated readings, and an HTTP client
 against ``create_app`` with its lifespan running.
 
+Clients authenticate: ``client_factory(dsn)`` sends an admin key (every tenant) made in that database;
+``client_factory(dsn, as_tenant="t")`` a read key of tenant "t" (created if missing);
+``client_factory(dsn, anonymous=True)`` no credential. ``tenant_client``, ``other_tenant_client`` and
+``anonymous_client`` are those on the module's ``database`` (tenants TENANT and OTHER_TENANT, owning no
+meter until a test calls ``meterflow_harness.api_keys.assign_meters(dsn, tenant, muids)``).
+
 PostgreSQL comes from the session's `servers` fixture (MF_PG_ADMIN_DSN, or the local cluster it starts);
 MF_SHARED_DATA (the folder with the Exnaton files; default <repo>/../shared/data/exnaton-2023-02).
 """
@@ -20,9 +26,11 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import httpx
 import pytest
+from integration.api.api_tenants import OTHER_TENANT, TENANT
 from meterflow_api.config import Settings
 from meterflow_api.edge.config import LimitsSettings
 from meterflow_api.main import create_app
+from meterflow_harness.api_keys import admin_key, auth_headers, make_key
 from meterflow_harness.servers import Servers
 from meterflow_obis import parse
 from meterflow_schema import migrate, refresh_channels
@@ -31,6 +39,9 @@ REPO = Path(__file__).resolve().parents[3]
 SHARED_DATA = Path(os.environ.get("MF_SHARED_DATA", REPO.parent / "shared" / "data" / "exnaton-2023-02"))
 
 Row = tuple[uuid.UUID, str, datetime, float, str]
+
+# Sent when the database cannot be reached to make a key: well formed, known to no database.
+UNREACHABLE_KEY = "mf_000000000000_the-database-was-unreachable-when-this-client-was-made"
 
 
 def _source_file(muid: str) -> Path:
@@ -86,19 +97,32 @@ async def _insert_rows(dsn: str, rows: Iterable[Row]) -> None:
         await conn.close()
 
 
+async def _key_for_client(dsn: str, as_tenant: str | None, search_path: str | None) -> str:
+    try:
+        if as_tenant is None:
+            return await admin_key(dsn, search_path=search_path)
+        return await make_key(dsn, as_tenant, search_path=search_path)
+    except (OSError, asyncpg.CannotConnectNowError):
+        return UNREACHABLE_KEY
+
+
 @pytest.fixture(scope="module")
-async def client_factory() -> AsyncIterator[Callable[[str], Any]]:
-    """Builds clients against create_app(Settings(database_url=dsn)) with the lifespan running."""
+async def client_factory() -> AsyncIterator[Callable[..., Any]]:
+    """Builds clients against create_app(Settings(database_url=dsn, **settings)) with the lifespan running,
+    sending an admin key by default (see the module docstring for ``as_tenant`` and ``anonymous``)."""
     stack: list[Any] = []
 
-    async def make(dsn: str, **settings: Any) -> httpx.AsyncClient:
+    async def make(
+        dsn: str, *, as_tenant: str | None = None, anonymous: bool = False, **settings: Any
+    ) -> httpx.AsyncClient:
+        headers = {} if anonymous else auth_headers(await _key_for_client(dsn, as_tenant, settings.get("search_path")))
         # One client sends every request of a module from one address: rate limits (tested in
         # test_api_edge.py) would answer 429 to the later tests, so they are off unless a test sets them.
         settings.setdefault("limits", LimitsSettings(per_credential=None, failed_auth_per_ip=None))
         app = create_app(Settings(database_url=dsn, **settings))
         lifespan = app.router.lifespan_context(app)
         await lifespan.__aenter__()
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api")
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api", headers=headers)
         stack.append((lifespan, client))
         return client
 
@@ -106,6 +130,27 @@ async def client_factory() -> AsyncIterator[Callable[[str], Any]]:
     for lifespan, client in reversed(stack):
         await client.aclose()
         await lifespan.__aexit__(None, None, None)
+
+
+@pytest.fixture
+async def tenant_client(database: str, client_factory: Callable[..., Any]) -> httpx.AsyncClient:
+    """A client with a read key of TENANT on the module's database."""
+    client: httpx.AsyncClient = await client_factory(database, as_tenant=TENANT)
+    return client
+
+
+@pytest.fixture
+async def other_tenant_client(database: str, client_factory: Callable[..., Any]) -> httpx.AsyncClient:
+    """A client with a read key of OTHER_TENANT on the module's database."""
+    client: httpx.AsyncClient = await client_factory(database, as_tenant=OTHER_TENANT)
+    return client
+
+
+@pytest.fixture
+async def anonymous_client(database: str, client_factory: Callable[..., Any]) -> httpx.AsyncClient:
+    """A client without credentials on the module's database."""
+    client: httpx.AsyncClient = await client_factory(database, anonymous=True)
+    return client
 
 
 @pytest.fixture(scope="session")

@@ -105,6 +105,41 @@ def test_routes_it_cannot_serve_keep_fastapis_handler() -> None:
         assert client.get("/dict").json() == {"a": 1}
 
 
+class _Caller:
+    """A LeanDependency: resolved from the request alone, before any parameter is looked at."""
+
+    async def resolve(self, request: Request) -> str:
+        caller = request.headers.get("x-caller")
+        if caller is None:
+            raise PermissionError("no caller")
+        return caller
+
+    async def __call__(self, request: Request) -> str:
+        return await self.resolve(request)
+
+
+def test_a_lean_dependency_is_served_lean_and_resolved_before_the_parameters() -> None:
+    router = APIRouter(route_class=LeanParamsRoute)
+
+    @router.get("/who")
+    async def who(caller: Annotated[str, Depends(_Caller())], limit: Annotated[int, Query()] = 1) -> Response:
+        return _echo(caller=caller, limit=limit)
+
+    (route,) = [r for r in router.routes if isinstance(r, APIRoute)]
+    assert _served_lean(route)
+    app = FastAPI()
+
+    async def refused(_: Request, error: Exception) -> Response:
+        return Response(b"{}", status_code=401, media_type="application/json")
+
+    app.add_exception_handler(PermissionError, refused)
+    app.include_router(router)
+    with TestClient(app) as client:
+        assert client.get("/who?limit=2", headers={"x-caller": "me"}).json() == {"caller": "me", "limit": 2}
+        assert client.get("/who?limit=abc").status_code == 401  # the dependency first, as FastAPI does
+        assert client.get("/who?limit=abc", headers={"x-caller": "me"}).status_code == 422
+
+
 def test_the_api_routes_are_served_lean() -> None:
     from meterflow_api.routes import router
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import AliasChoices, BaseModel, Field, PostgresDsn, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from meterflow_api.auth.settings import AuthSettings
 from meterflow_api.edge.config import CorsSettings, LimitsSettings
 
 
@@ -81,6 +82,8 @@ class Settings(BaseSettings):
     )
     access_log: bool = Field(False, description="Log every request (metrics cover the rest).")
     log_level: str = "INFO"
+    # Nested groups, one per concern (API_AUTH__..., ...): keep new ones at the end.
+    auth: AuthSettings = Field(AuthSettings(), description="Authentication: API keys and JWTs (auth/settings.py).")
     cors: CorsSettings = Field(default_factory=CorsSettings, description="API_CORS__*: cross-origin access.")
     limits: LimitsSettings = Field(
         default_factory=LimitsSettings, description="API_LIMITS__*: rate limits and request caps."

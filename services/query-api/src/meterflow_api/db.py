@@ -65,25 +65,30 @@ class Stats:
     step: timedelta | None
 
 
+# A cached channel list is that of a meter as seen by a tenant (None: every tenant).
+MeterAsSeen = tuple[uuid.UUID, str | None]
+
+
 class ChannelCache:
     """The channels (and their first/last interval) of recently asked meters, for ``ttl_s`` seconds.
 
     Every request needs them (to pick the channel, say 404, default start/end); caching them saves one of
     the two queries of a series request. The price: a meter or channel that appears, or readings newer than
-    a cached last interval, show up to ``ttl_s`` late (ttl 0 turns the cache off)."""
+    a cached last interval, show up to ``ttl_s`` late (ttl 0 turns the cache off); so does a change of the
+    meter's owner, since entries are kept per meter and tenant."""
 
     def __init__(self, ttl_s: float, max_entries: int = 10_000) -> None:
         self.ttl_s = ttl_s
         self.max_entries = max_entries
-        self._entries: dict[uuid.UUID, tuple[float, list[Channel]]] = {}
+        self._entries: dict[MeterAsSeen, tuple[float, list[Channel]]] = {}
 
-    def get(self, muid: uuid.UUID) -> list[Channel] | None:
+    def get(self, muid: MeterAsSeen) -> list[Channel] | None:
         entry = self._entries.get(muid)
         if entry is None or entry[0] < time.monotonic():
             return None
         return entry[1]
 
-    def put(self, muid: uuid.UUID, channels: list[Channel]) -> None:
+    def put(self, muid: MeterAsSeen, channels: list[Channel]) -> None:
         if self.ttl_s <= 0:
             return
         if len(self._entries) >= self.max_entries:
@@ -203,11 +208,15 @@ class Session:
             return True
         return bool(await self.conn.fetchval(sql.TIMESCALEDB)) and bool(await self.conn.fetchval(sql.HOURLY_CAGG))
 
-    async def channels(self, muid: uuid.UUID) -> list[Channel]:
-        cached = self.channel_cache.get(muid)
+    async def channels(self, muid: uuid.UUID, tenant: str | None) -> list[Channel]:
+        """The meter's channels; none when ``tenant`` (None: every tenant) does not own it."""
+        cached = self.channel_cache.get((muid, tenant))
         if cached is not None:
             return cached
-        rows = await self._fetch(sql.CHANNELS, muid)
+        if tenant is None:
+            rows = await self._fetch(sql.CHANNELS, muid)
+        else:
+            rows = await self._fetch(sql.CHANNELS_OF_TENANT, muid, tenant)
         channels = [
             Channel(
                 obis,
@@ -221,12 +230,18 @@ class Session:
             )
             for obis, first, last, quantity, direction, unit, measurement, interval_s in rows
         ]
-        self.channel_cache.put(muid, channels)
+        self.channel_cache.put((muid, tenant), channels)
         return channels
 
-    async def meters(self, limit: int, after: uuid.UUID | None = None) -> list[ChannelSummary]:
-        """The channels of the first ``limit`` meters (by muid) after ``after``, by muid and obis."""
-        if after is None:
+    async def meters(self, limit: int, after: uuid.UUID | None, tenant: str | None) -> list[ChannelSummary]:
+        """The channels of the first ``limit`` meters (by muid) after ``after``, by muid and obis; only those
+        of ``tenant`` unless it is None."""
+        if tenant is not None:
+            if after is None:
+                rows = await self._fetch(sql.TENANT_METERS_FIRST, limit, tenant)
+            else:
+                rows = await self._fetch(sql.TENANT_METERS_AFTER, limit, tenant, after)
+        elif after is None:
             rows = await self._fetch(sql.METERS_FIRST, limit)
         else:
             rows = await self._fetch(sql.METERS_AFTER, limit, after)

@@ -4,7 +4,10 @@ The handlers in main.py map each type to its status code and body; the domain on
 
     ApiError                  a request the API refuses; the message says what to fix
     ├── InvalidRequest        one or more parameters are invalid (HTTP 422); ``problems`` lists each
-    └── NotFound              an unknown meter, or the meter has no such channel (HTTP 404)
+    ├── NotFound              an unknown meter, or the meter has no such channel, or another tenant's (HTTP 404)
+    ├── NotAuthenticated      no credential, or one that is unknown, revoked, expired or invalid (HTTP 401)
+    ├── Forbidden             a valid credential without the scope the route needs (HTTP 403)
+    └── AuthUnavailable       the identity provider's keys cannot be fetched: retry (HTTP 503)
 
     ParamError (ValueError)   one parser's complaint about one value; ``Problems`` (domain.params) collects
                               them with the parameter's location into one InvalidRequest
@@ -25,7 +28,23 @@ class ApiError(Exception):
 
 
 class NotFound(ApiError):
-    """An unknown meter, or the meter has no such channel."""
+    """An unknown meter, or the meter has no such channel. Another tenant's meter is unknown too."""
+
+
+class NotAuthenticated(ApiError):
+    """No usable credential; ``credential_sent`` tells a missing one from a refused one."""
+
+    def __init__(self, message: str, *, credential_sent: bool) -> None:
+        super().__init__(message)
+        self.credential_sent = credential_sent
+
+
+class Forbidden(ApiError):
+    """The credential is valid but lacks ``scope``."""
+
+    def __init__(self, message: str, *, scope: str) -> None:
+        super().__init__(message)
+        self.scope = scope
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +65,10 @@ class InvalidRequest(ApiError):
     @classmethod
     def one(cls, loc: Loc, msg: str) -> InvalidRequest:
         return cls([Problem(loc, msg)])
+
+
+class AuthUnavailable(ApiError):
+    """A credential cannot be verified now (the JWKS is unreachable); it may be valid."""
 
 
 class ParamError(ValueError):

@@ -25,10 +25,11 @@ from fastapi.exceptions import RequestValidationError
 from starlette.responses import Response
 
 from meterflow_api import edge, metrics
+from meterflow_api.auth import Authenticator
 from meterflow_api.config import Settings
 from meterflow_api.dashboard import mount_dashboard
 from meterflow_api.db import Database
-from meterflow_api.errors import ApiError, InvalidRequest, NotFound
+from meterflow_api.errors import ApiError, AuthUnavailable, Forbidden, InvalidRequest, NotAuthenticated, NotFound
 from meterflow_api.render import json_response
 from meterflow_api.routes import router
 from meterflow_api.schemas import Health, Readiness
@@ -42,8 +43,12 @@ autocorrelation, and the source company's own record format.
 
 Conventions: timestamps are ISO 8601 with offset; `start` is inclusive, `end` exclusive; a date or a
 date-time without offset is read in `tz`. `obis` takes hex (`0100011D00FF`), full (`1-0:1.29.0*255`) or
-reduced (`1.29.0`) notation. Errors: 422 names each invalid parameter and how to fix it, 404 an unknown
-meter or channel, 503 an unavailable database.
+reduced (`1.29.0`) notation. Errors: 401 a missing or refused credential, 403 a credential without the
+scope, 422 names each invalid parameter and how to fix it, 404 an unknown meter or channel (another tenant's
+meter is unknown too), 503 an unavailable database.
+
+Authentication: every /v1 and /meterdata route needs `Authorization: Bearer <API key or JWT>` or
+`X-API-Key: <API key>` (use Authorize above). A credential sees its tenant's meters; admin sees all.
 """
 
 # Failures of the database, not of the request: the client may retry.
@@ -77,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             channel_cache_s=settings.channel_cache_s,
         )
         app.state.db = db
+        app.state.authenticator = Authenticator(settings.auth, db)
         try:
             await db.warm_up()
             if settings.series_from_aggregates:
@@ -159,6 +165,12 @@ def _add_operations(app: FastAPI) -> None:
 
 def _add_error_handlers(app: FastAPI) -> None:
     async def api_error(_: Request, error: Exception) -> Response:
+        if isinstance(error, NotAuthenticated | Forbidden):
+            return json_response(
+                {"detail": str(error)}, status_code=_status_of(error), headers={"WWW-Authenticate": _challenge(error)}
+            )
+        if isinstance(error, AuthUnavailable):
+            return json_response({"detail": str(error)}, status_code=503, headers={"Retry-After": "5"})
         if isinstance(error, InvalidRequest):
             detail = [{"loc": list(p.loc), "msg": p.msg, "type": "value_error"} for p in error.problems]
             return json_response({"detail": detail}, status_code=_status_of(error))
@@ -200,7 +212,22 @@ def _add_error_handlers(app: FastAPI) -> None:
 
 
 # The HTTP status of each API error (errors.py keeps HTTP out of the domain); the first match wins.
-_STATUS_OF_ERROR: tuple[tuple[type[ApiError], int], ...] = ((InvalidRequest, 422), (NotFound, 404))
+_STATUS_OF_ERROR: tuple[tuple[type[ApiError], int], ...] = (
+    (InvalidRequest, 422),
+    (NotFound, 404),
+    (NotAuthenticated, 401),
+    (Forbidden, 403),
+)
+REALM = "meterflow"
+
+
+def _challenge(error: NotAuthenticated | Forbidden) -> str:
+    """WWW-Authenticate of a 401 or 403 (RFC 6750): the error code only when a credential was sent."""
+    if isinstance(error, Forbidden):
+        return f'Bearer realm="{REALM}", error="insufficient_scope", scope="{error.scope}"'
+    if error.credential_sent:
+        return f'Bearer realm="{REALM}", error="invalid_token"'
+    return f'Bearer realm="{REALM}"'
 
 
 def _status_of(error: Exception) -> int:

@@ -8,8 +8,11 @@ once, when the route is built, and per request only looks each parameter up: a s
 came, any other type is validated by the same pydantic field FastAPI would use, with FastAPI's error shape.
 
 The endpoint's signature is unchanged, so the OpenAPI document (types, descriptions, examples) is generated
-from it as before. Routes this class cannot serve exactly as FastAPI would (dependencies, a body, header or
-cookie parameters, ...) keep FastAPI's own handler.
+from it as before. One kind of dependency is served too: a ``LeanDependency`` (an object with
+``async resolve(request)``, such as the authentication's ``Require``), resolved first, before any parameter
+is looked at, as FastAPI resolves dependencies before parameters; its own sub-dependencies (the security
+schemes) only document the route. Routes this class cannot serve exactly as FastAPI would (other
+dependencies, a body, header or cookie parameters, ...) keep FastAPI's own handler.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import types
 import typing
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import fastapi.routing
 from fastapi.dependencies.models import Dependant
@@ -30,6 +33,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+
+
+@runtime_checkable
+class LeanDependency(Protocol):
+    """A dependency whose value depends on the request alone."""
+
+    async def resolve(self, request: Request) -> Any: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,13 +61,16 @@ class LeanParamsRoute(APIRoute):
     def get_route_handler(self) -> Handler:
         dependant = _effective_dependant(self)
         params = None if dependant is None else _lean_params(dependant, self.endpoint)
-        if dependant is None or params is None:
+        dependencies = None if dependant is None else _lean_dependencies(dependant)
+        if dependant is None or params is None or dependencies is None:
             return super().get_route_handler()
         endpoint = self.endpoint
         request_name = dependant.request_param_name
 
         async def handler(request: Request) -> Response:
+            resolved = [(name, await dependency.resolve(request)) for name, dependency in dependencies]
             values, errors = _resolve(params, request)
+            values.update(resolved)
             if errors:
                 raise RequestValidationError(errors)
             if request_name is not None:
@@ -86,7 +99,7 @@ def _effective_dependant(route: APIRoute) -> Dependant | None:
 def _lean_params(dependant: Dependant, endpoint: Callable[..., Any]) -> list[_Param] | None:
     """The parameters of a route we can serve, or None when it needs FastAPI's full machinery."""
     if (
-        dependant.dependencies
+        _lean_dependencies(dependant) is None
         or dependant.body_params
         or dependant.header_params
         or dependant.cookie_params
@@ -110,6 +123,16 @@ def _lean_params(dependant: Dependant, endpoint: Callable[..., Any]) -> list[_Pa
             default = None if required else field.field_info.get_default(call_default_factory=True)
             params.append(_Param(field.name, field.alias, where, required, default, None if plain else field))
     return params
+
+
+def _lean_dependencies(dependant: Dependant) -> list[tuple[str, LeanDependency]] | None:
+    """The route's dependencies as (argument, dependency), or None when one is not a LeanDependency."""
+    found: list[tuple[str, LeanDependency]] = []
+    for dependency in dependant.dependencies:
+        if dependency.name is None or not isinstance(dependency.call, LeanDependency):
+            return None
+        found.append((dependency.name, dependency.call))
+    return found
 
 
 def _resolve(params: list[_Param], request: Request) -> tuple[dict[str, Any], list[dict[str, Any]]]:

@@ -59,13 +59,16 @@ class SeriesResult:
     from_rollup: bool  # summed from readings_hourly rather than the raw rows
 
 
-async def compute_series(database: Database, query: SeriesQuery, *, from_aggregates: bool) -> SeriesResult:
+async def compute_series(
+    database: Database, query: SeriesQuery, tenant: str | None, *, from_aggregates: bool
+) -> SeriesResult:
     """Every bucket of the query's range, aggregated; from the hourly rollup when ``from_aggregates`` allows,
-    the database keeps one and the buckets' bounds are whole UTC hours, else from the raw rows.
+    the database keeps one and the buckets' bounds are whole UTC hours, else from the raw rows. Only a meter
+    of ``tenant`` (None: any) is found.
 
     Raises NotFound (meter or channel) and InvalidRequest (range) before any aggregate query runs."""
     async with database.session() as session:
-        channel = choose_channel(query.muid, query.obis, await session.channels(query.muid))
+        channel = choose_channel(query.muid, query.obis, await session.channels(query.muid, tenant))
         lo, hi = resolve_range(query.start, query.end, channel)
         plan = plan_series(lo, hi, query.interval, query.zone)
         rollup = (

@@ -113,13 +113,19 @@ async def site_range(
 
 
 async def _bucket_energy(
-    database: Database, channel: SiteChannel, lo: datetime, hi: datetime, query: RangeQuery, from_aggregates: bool
+    database: Database,
+    channel: SiteChannel,
+    lo: datetime,
+    hi: datetime,
+    query: RangeQuery,
+    tenant: str | None,
+    from_aggregates: bool,
 ) -> list[BucketEnergy] | str:
     """kWh per bucket of a channel, or the reason there is none."""
     assert query.interval is not None
     series = SeriesQuery(channel.muid, parse(channel.obis), lo, hi, query.interval, "sum", query.zone)
     try:
-        result = await compute_series(database, series, from_aggregates=from_aggregates)
+        result = await compute_series(database, series, tenant, from_aggregates=from_aggregates)
     except NotFound:
         return f"the {channel.role} channel {channel.muid} {channel.obis} has no readings"
     return [
@@ -137,8 +143,10 @@ async def compute_balance(
     for role in ("import", "export", "production"):
         channel = site.channel(role)
         if channel is not None:
-            energy[role] = await _bucket_energy(database, channel, lo, hi, query, from_aggregates)
-    submeters = {c.label: await _bucket_energy(database, c, lo, hi, query, from_aggregates) for c in site.submeters}
+            energy[role] = await _bucket_energy(database, channel, lo, hi, query, tenant, from_aggregates)
+    submeters = {
+        c.label: await _bucket_energy(database, c, lo, hi, query, tenant, from_aggregates) for c in site.submeters
+    }
     return balance_of(lo, hi, energy, submeters)
 
 

@@ -16,6 +16,13 @@ FROM channels
 WHERE muid = $1
 ORDER BY obis
 """
+# The same for a tenant's credential: another tenant's meter has no channels, exactly like an unknown one.
+CHANNELS_OF_TENANT = """
+SELECT obis, first_ts, last_ts, quantity, direction, unit, measurement, interval_s
+FROM channels
+WHERE muid = $1 AND EXISTS (SELECT 1 FROM meter_tenants WHERE muid = $1 AND tenant = $2)
+ORDER BY obis
+"""
 
 # A page of meters from the channels table, by muid (keyset: after the cursor's meter): the distinct meters
 # come from the primary key's index, their channels by one index probe each. $1 meters at most.
@@ -32,6 +39,21 @@ FROM (SELECT DISTINCT muid FROM channels WHERE muid > $2 ORDER BY muid LIMIT $1)
 CROSS JOIN LATERAL (SELECT * FROM channels WHERE muid = m.muid ORDER BY obis) c
 ORDER BY c.muid, c.obis
 """
+
+# A tenant's page: its meters (meter_tenants_by_tenant, in muid order) that have channels. The cursor is the
+# last muid of the previous page; a page only ever holds the tenant's own meters, whatever cursor is sent.
+_TENANT_METERS_PAGE = f"""
+SELECT {_METERS_COLUMNS}
+FROM (
+    SELECT t.muid FROM meter_tenants t
+    WHERE t.tenant = $2 {{after}} AND EXISTS (SELECT 1 FROM channels x WHERE x.muid = t.muid)
+    ORDER BY t.muid LIMIT $1
+) m
+CROSS JOIN LATERAL (SELECT * FROM channels WHERE muid = m.muid ORDER BY obis) c
+ORDER BY c.muid, c.obis
+"""
+TENANT_METERS_FIRST = _TENANT_METERS_PAGE.format(after="")
+TENANT_METERS_AFTER = _TENANT_METERS_PAGE.format(after="AND t.muid > $3")
 
 READINGS = """
 SELECT ts, value, quality
@@ -199,9 +221,4 @@ SELECT s.name, s.tenant, s.created_at, c.role, c.label, c.muid, c.obis
 FROM sites s LEFT JOIN site_channels c ON c.site = s.name
 WHERE s.name = $1 AND ($2::text IS NULL OR s.tenant = $2)
 ORDER BY c.role, c.label
-"""
-
-# Whether a meter is the tenant's ($2 NULL: every tenant's, so any meter).
-METER_OF_TENANT = """
-SELECT $2::text IS NULL OR EXISTS (SELECT 1 FROM meter_tenants WHERE muid = $1 AND tenant = $2)
 """

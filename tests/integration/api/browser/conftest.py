@@ -27,6 +27,7 @@ from integration.api.browser.pages import (
     Screenshot,
 )
 from meterflow_harness.paths import BIN
+from meterflow_harness.api_keys import admin_key
 from meterflow_harness.ports import free_port
 from meterflow_harness.processes import ServiceProcess, service_env
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
@@ -57,10 +58,9 @@ async def api_url(
 
 
 @pytest.fixture(scope="module")
-def api_key() -> str:
-    """The key the pages sign in with. The API of this branch does not check keys; where it does (issue 13's
-    auth), this fixture must hand out a valid admin-scope key of the module's database."""
-    return "test-key"
+async def api_key(database: str) -> str:
+    """The key the pages sign in with: an admin-scope key of the module's database (sees both meters)."""
+    return await admin_key(database)
 
 
 @pytest.fixture(scope="session")

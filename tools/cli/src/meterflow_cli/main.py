@@ -1,8 +1,9 @@
-"""The `meterflow` developer CLI: demo data, topics, database migrations, OBIS decoding.
+"""The `meterflow` developer CLI: demo data, topics, database migrations, OBIS decoding, tenants and API keys.
 
 Examples: ``meterflow demo-data --meters 20 --bucket meterflow-raw``,
 ``meterflow topics create``, ``meterflow db migrate``, ``meterflow obis decode 0100011D00FF 1.8.0``,
-``meterflow sites create home-1 --tenant demo --import MUID --export MUID``.
+``meterflow sites create home-1 --tenant demo --import MUID --export MUID``,
+``meterflow tenants create acme``, ``meterflow keys create acme --expires 90``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 
 from meterflow_kit.logs import configure_logging
 
-from meterflow_cli import db_cmd, demo_cmd, explore_cmd, obis_cmd, sites_cmd, topics_cmd
+from meterflow_cli import db_cmd, demo_cmd, explore_cmd, keys_cmd, obis_cmd, sites_cmd, tenants_cmd, topics_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,6 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     topics_cmd.add_parser(sub)
     db_cmd.add_parser(sub)
     obis_cmd.add_parser(sub)
+    tenants_cmd.add_parser(sub)
+    keys_cmd.add_parser(sub)
     explore_cmd.add_parser(sub)
     sites_cmd.add_parser(sub)
     return parser

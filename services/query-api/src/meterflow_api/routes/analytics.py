@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from meterflow_api import domain
+from meterflow_api.auth import ReadAccess
 from meterflow_api.domain import DEFAULT_STEP, Problems, shown
 from meterflow_api.render import json_response
 from meterflow_api.routes.common import (
@@ -43,6 +44,7 @@ router = APIRouter(route_class=LeanParamsRoute)
 )
 async def profile(
     request: Request,
+    principal: ReadAccess,
     muid: MuidPath,
     obis: ObisParam = None,
     start: StartParam = None,
@@ -52,7 +54,7 @@ async def profile(
     params = meter_params_or_422(muid, obis, start, end, tz)
     async with database(request).session() as session:
         channel, lo, hi = await bounded_range(
-            session, params, domain.MAX_ANALYSIS_RANGE, domain.MAX_ANALYSIS_LABEL, "profile"
+            session, params, principal, domain.MAX_ANALYSIS_RANGE, domain.MAX_ANALYSIS_LABEL, "profile"
         )
         result = domain.assemble_profile(await session.profile(params.muid, channel.obis, params.zone.key, lo, hi))
     return json_response(
@@ -85,6 +87,7 @@ async def profile(
 )
 async def stats(
     request: Request,
+    principal: ReadAccess,
     muid: MuidPath,
     obis: ObisParam = None,
     start: StartParam = None,
@@ -94,7 +97,7 @@ async def stats(
     params = meter_params_or_422(muid, obis, start, end, tz)
     async with database(request).session() as session:
         channel, lo, filter_hi = await bounded_range(
-            session, params, domain.MAX_ANALYSIS_RANGE, domain.MAX_ANALYSIS_LABEL, "stats"
+            session, params, principal, domain.MAX_ANALYSIS_RANGE, domain.MAX_ANALYSIS_LABEL, "stats"
         )
         result = await session.stats(
             params.muid, channel.obis, params.zone.key, lo, filter_hi, domain.BASE_LOAD_PERCENTILE
@@ -141,6 +144,7 @@ async def stats(
 )
 async def autocorrelation(
     request: Request,
+    principal: ReadAccess,
     muid: MuidPath,
     obis: ObisParam = None,
     start: StartParam = None,
@@ -162,7 +166,7 @@ async def autocorrelation(
     params, lag_list = must(parsed), must(lag_list)
     async with database(request).session() as session:
         channel, lo, hi = await bounded_range(
-            session, params, domain.MAX_ACF_RANGE, domain.MAX_ACF_LABEL, "autocorrelation"
+            session, params, principal, domain.MAX_ACF_RANGE, domain.MAX_ACF_LABEL, "autocorrelation"
         )
         timestamps, values = await session.values(params.muid, channel.obis, lo, hi)
     step = channel.interval or DEFAULT_STEP

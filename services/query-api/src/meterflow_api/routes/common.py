@@ -18,6 +18,7 @@ from fastapi import Path, Query, Request
 from meterflow_obis import ObisCode
 
 from meterflow_api import domain
+from meterflow_api.auth import Principal
 from meterflow_api.config import Settings
 from meterflow_api.db import Database, Session
 from meterflow_api.domain import AGGS, INTERVALS, Channel, Problems
@@ -25,11 +26,27 @@ from meterflow_api.schemas import ErrorResponse, ValidationErrorResponse
 
 T = TypeVar("T")
 
+# What start/end accept, for generated clients: an ISO 8601 date or date-time (with or without offset).
+INSTANT_SCHEMA: Final[dict[str, Any]] = {
+    "anyOf": [{"type": "string", "format": "date"}, {"type": "string", "format": "date-time"}]
+}
+
+
+def limit_schema(maximum: int) -> dict[str, Any]:
+    """The bounds of a limit parameter, documented (the handler checks them with its own message)."""
+    return {"minimum": 1, "maximum": maximum}
+
+
 EXAMPLE_MUID: Final = domain.EXAMPLE_MUID
 
+# format uuid: a generated client knows that anything else is refused (422).
 MuidPath = Annotated[
     str,
-    Path(description="Meter id (UUID), as listed by GET /v1/meters.", examples=[EXAMPLE_MUID]),
+    Path(
+        description="Meter id (UUID), as listed by GET /v1/meters.",
+        examples=[EXAMPLE_MUID],
+        json_schema_extra={"format": "uuid"},
+    ),
 ]
 ObisParam = Annotated[
     str | None,
@@ -49,6 +66,7 @@ StartParam = Annotated[
             "is a wall-clock time in tz. Default: the channel's first reading."
         ),
         examples=["2023-02-01", "2023-02-01T06:00", "2023-02-01T05:00:00Z"],
+        json_schema_extra=INSTANT_SCHEMA,
     ),
 ]
 EndParam = Annotated[
@@ -58,6 +76,7 @@ EndParam = Annotated[
             "End of the range (exclusive), same forms as start. Default: just after the channel's last reading."
         ),
         examples=["2023-03-01", "2023-03-01T00:00:00+01:00"],
+        json_schema_extra=INSTANT_SCHEMA,
     ),
 ]
 TzParam = Annotated[
@@ -95,13 +114,21 @@ _CSV_TEXT = {"schema": {"type": "string"}}
 
 
 def responses(csv_example: str | None = None, not_found: bool = True) -> dict[int | str, dict[str, Any]]:
-    """The documented answers besides 200: 422, 503 and (for per-meter endpoints) 404; a CSV example."""
+    """The documented answers besides 200: 401, 403, 422, 503 and (for per-meter endpoints) 404; a CSV example."""
     documented: dict[int | str, dict[str, Any]] = {
+        401: {
+            "model": ErrorResponse,
+            "description": "No credential, or an unknown, revoked, expired or invalid one (see WWW-Authenticate).",
+        },
+        403: {"model": ErrorResponse, "description": "The credential lacks the read scope."},
         422: {"model": ValidationErrorResponse, "description": "A parameter is invalid; each message says how."},
         503: {"model": ErrorResponse, "description": "The database is unavailable or the query timed out."},
     }
     if not_found:
-        documented[404] = {"model": ErrorResponse, "description": "Unknown meter, or the meter has no such channel."}
+        documented[404] = {
+            "model": ErrorResponse,
+            "description": "Unknown meter (or another tenant's), or the meter has no such channel.",
+        }
     if csv_example is not None:
         documented[200] = {"content": {"text/csv": {**_CSV_TEXT, "example": csv_example}}}
     return documented
@@ -154,15 +181,16 @@ def meter_params_or_422(muid: str, obis: str | None, start: str | None, end: str
     return must(parsed)
 
 
-async def chosen_channel(session: Session, params: MeterParams) -> Channel:
-    return domain.choose_channel(params.muid, params.obis, await session.channels(params.muid))
+async def chosen_channel(session: Session, params: MeterParams, principal: Principal) -> Channel:
+    """The channel asked for, of a meter the principal may read (NotFound otherwise, as for an unknown one)."""
+    return domain.choose_channel(params.muid, params.obis, await session.channels(params.muid, principal.tenant))
 
 
 async def bounded_range(
-    session: Session, params: MeterParams, max_range: timedelta, label: str, what: str
+    session: Session, params: MeterParams, principal: Principal, max_range: timedelta, label: str, what: str
 ) -> tuple[Channel, datetime, datetime]:
     """The channel asked for and the range to analyse: the request's, or the channel's data, within limits."""
-    channel = await chosen_channel(session, params)
+    channel = await chosen_channel(session, params, principal)
     lo, hi = domain.resolve_range(params.start, params.end, channel)
     domain.check_range(lo, hi, params.zone, max_range, label, what)
     return channel, lo, hi

@@ -10,10 +10,20 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from meterflow_api import domain
+from meterflow_api.auth import ReadAccess
 from meterflow_api.domain import MAX_LIMIT, MEASUREMENT_DEFAULT_LIMIT, ONE_MICROSECOND, Channel, Problems
 from meterflow_api.errors import InvalidRequest, NotFound
 from meterflow_api.render import json_response
-from meterflow_api.routes.common import EXAMPLE_MUID, database, must, parse_meter_params, responses, settings
+from meterflow_api.routes.common import (
+    EXAMPLE_MUID,
+    INSTANT_SCHEMA,
+    database,
+    limit_schema,
+    must,
+    parse_meter_params,
+    responses,
+    settings,
+)
 from meterflow_api.routing import LeanParamsRoute
 from meterflow_api.schemas import SourceRecordsResponse
 
@@ -37,7 +47,10 @@ router = APIRouter(route_class=LeanParamsRoute)
 )
 async def source_measurement(
     request: Request,
-    muid: Annotated[str, Query(description="Meter id (UUID).", examples=[EXAMPLE_MUID])],
+    principal: ReadAccess,
+    muid: Annotated[
+        str, Query(description="Meter id (UUID).", examples=[EXAMPLE_MUID], json_schema_extra={"format": "uuid"})
+    ],
     measurement: Annotated[
         str | None,
         Query(
@@ -47,14 +60,25 @@ async def source_measurement(
     ] = None,
     start: Annotated[
         str | None,
-        Query(description="First interval start (inclusive), ISO 8601; naive means UTC.", examples=["2023-02-01"]),
+        Query(
+            description="First interval start (inclusive), ISO 8601; naive means UTC.",
+            examples=["2023-02-01"],
+            json_schema_extra=INSTANT_SCHEMA,
+        ),
     ] = None,
     stop: Annotated[
         str | None,
-        Query(description="End (exclusive), ISO 8601; naive means UTC.", examples=["2023-03-01"]),
+        Query(
+            description="End (exclusive), ISO 8601; naive means UTC.",
+            examples=["2023-03-01"],
+            json_schema_extra=INSTANT_SCHEMA,
+        ),
     ] = None,
     limit: Annotated[
-        int, Query(description=f"Records at most, 1..{MAX_LIMIT}.", examples=[3000])
+        int,
+        Query(
+            description=f"Records at most, 1..{MAX_LIMIT}.", examples=[3000], json_schema_extra=limit_schema(MAX_LIMIT)
+        ),
     ] = MEASUREMENT_DEFAULT_LIMIT,
 ) -> Response:
     problems = Problems()
@@ -63,7 +87,7 @@ async def source_measurement(
     problems.raise_if_any()
     params = must(parsed)
     async with database(request).session() as session:
-        channels = await session.channels(params.muid)
+        channels = await session.channels(params.muid, principal.tenant)
         if not channels:
             raise NotFound(f"unknown meter {params.muid}: no readings stored for it")
         groups: dict[str, list[Channel]] = defaultdict(list)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from meterflow_api import domain
+from meterflow_api.auth import ReadAccess
 from meterflow_api.cost import MAX_COST_LABEL, CostQuery, compute_cost, tariff_for
 from meterflow_api.domain import INTERVALS, Problems
 from meterflow_api.domain.pricing import kwh_shown, money_shown
@@ -98,6 +99,7 @@ def parse_share(text: str) -> Decimal:
 )
 async def meter_cost(
     request: Request,
+    principal: ReadAccess,
     muid: MuidPath,
     tariff: TariffParam,
     obis: ObisParam = None,
@@ -122,8 +124,9 @@ async def meter_cost(
     problems.raise_if_any()
     params = must(parsed)
     query = CostQuery(params.muid, params.obis, params.start, params.end, tariff, params.zone, size, share)
-    # The lead passes the principal's tenant here (None: every tenant's meters).
-    result = await compute_cost(db, query, config.tariffs, tenant=None, from_aggregates=config.series_from_aggregates)
+    result = await compute_cost(
+        db, query, config.tariffs, tenant=principal.tenant, from_aggregates=config.series_from_aggregates
+    )
     if fmt == "csv":
         if result.points is not None:
             rows = [(p["start"], p["end"], p["kwh"], p["cost"], p["count"]) for p in result.body()["points"]]

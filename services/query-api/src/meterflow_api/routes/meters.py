@@ -15,10 +15,11 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from meterflow_api import domain
+from meterflow_api.auth import ReadAccess
 from meterflow_api.db import ChannelSummary
 from meterflow_api.domain import DEFAULT_METERS_LIMIT, MAX_METERS_LIMIT, Problems, hex_of
 from meterflow_api.render import csv_response, json_response
-from meterflow_api.routes.common import FormatParam, database, responses
+from meterflow_api.routes.common import FormatParam, database, limit_schema, responses
 from meterflow_api.routing import LeanParamsRoute
 from meterflow_api.schemas import MetersResponse
 
@@ -31,7 +32,8 @@ _CSV_HEADER = ["muid", "obis", "hex", "quantity", "direction", "unit", "first", 
     "/v1/meters",
     response_model=MetersResponse,
     summary="List meters and their channels",
-    description="Every meter with stored readings and, per OBIS channel, its meaning, first and last interval "
+    description="Every meter with stored readings that the credential's tenant owns (admin: every meter) and, "
+    "per OBIS channel, its meaning, first and last interval "
     "and the number of readings. csv: one row per channel. Meters come by muid, at most limit per page; when "
     "more follow, next_cursor is set: pass it as cursor for the next page (csv: in the X-Next-Cursor header).",
     responses=responses(
@@ -44,6 +46,7 @@ _CSV_HEADER = ["muid", "obis", "hex", "quantity", "direction", "unit", "first", 
 )
 async def list_meters(
     request: Request,
+    principal: ReadAccess,
     fmt: FormatParam = "json",
     limit: Annotated[
         int,
@@ -52,6 +55,7 @@ async def list_meters(
                 f"Meters per page (with all their channels), 1..{MAX_METERS_LIMIT}; default {DEFAULT_METERS_LIMIT}."
             ),
             examples=[DEFAULT_METERS_LIMIT],
+            json_schema_extra=limit_schema(MAX_METERS_LIMIT),
         ),
     ] = DEFAULT_METERS_LIMIT,
     cursor: Annotated[
@@ -69,7 +73,7 @@ async def list_meters(
     )
     problems.raise_if_any()
     async with database(request).session() as session:
-        summaries = await session.meters(limit + 1, after)
+        summaries = await session.meters(limit + 1, after, principal.tenant)
     meters = [(muid, list(channels)) for muid, channels in groupby(summaries, key=attrgetter("muid"))]
     next_cursor = domain.encode_meters_cursor(uuid.UUID(meters[limit - 1][0])) if len(meters) > limit else None
     page = meters[:limit]

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from meterflow_api import domain
+from meterflow_api.auth import ReadAccess
 from meterflow_api.domain import DEFAULT_LIMIT, MAX_LIMIT, ONE_MICROSECOND, Problems, shown
 from meterflow_api.render import csv_response, json_response
 from meterflow_api.routes.common import (
@@ -19,6 +20,7 @@ from meterflow_api.routes.common import (
     TzParam,
     chosen_channel,
     database,
+    limit_schema,
     must,
     parse_meter_params,
     responses,
@@ -43,12 +45,18 @@ router = APIRouter(route_class=LeanParamsRoute)
 )
 async def readings(
     request: Request,
+    principal: ReadAccess,
     muid: MuidPath,
     obis: ObisParam = None,
     start: StartParam = None,
     end: EndParam = None,
     limit: Annotated[
-        int, Query(description=f"Readings per page, 1..{MAX_LIMIT}.", examples=[DEFAULT_LIMIT])
+        int,
+        Query(
+            description=f"Readings per page, 1..{MAX_LIMIT}.",
+            examples=[DEFAULT_LIMIT],
+            json_schema_extra=limit_schema(MAX_LIMIT),
+        ),
     ] = DEFAULT_LIMIT,
     cursor: Annotated[
         str | None,
@@ -67,7 +75,7 @@ async def readings(
     problems.raise_if_any()
     params = must(parsed)
     async with database(request).session() as session:
-        channel = await chosen_channel(session, params)
+        channel = await chosen_channel(session, params, principal)
         lo, hi = domain.resolve_range(params.start, params.end, channel)
         domain.check_order(lo, hi, params.zone)
         if after is not None:

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from meterflow_api import domain
+from meterflow_api.auth import ReadAccess
 from meterflow_api.domain import Problems
 from meterflow_api.render import csv_response, json_response
 from meterflow_api.routes.common import (
@@ -46,6 +47,7 @@ router = APIRouter(route_class=LeanParamsRoute)
 )
 async def series(
     request: Request,
+    principal: ReadAccess,
     muid: MuidPath,
     obis: ObisParam = None,
     start: StartParam = None,
@@ -62,7 +64,9 @@ async def series(
     problems.raise_if_any()
     params = must(parsed)
     query = SeriesQuery(params.muid, params.obis, params.start, params.end, must(size), must(aggregate), params.zone)
-    result = await compute_series(database(request), query, from_aggregates=settings(request).series_from_aggregates)
+    result = await compute_series(
+        database(request), query, principal.tenant, from_aggregates=settings(request).series_from_aggregates
+    )
     if fmt == "csv":
         return csv_response(["start", "end", "value", "count"], result.points, "series.csv")
     return json_response(

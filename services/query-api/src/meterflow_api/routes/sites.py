@@ -1,6 +1,6 @@
 """Sites: GET /v1/sites, /v1/sites/{site}, /v1/sites/{site}/balance and /v1/sites/{site}/cost (the work is in
 ``meterflow_api.sites``). Each handler resolves the site through ``sites.resolve_site`` / ``list_sites`` with a
-tenant: None here, the principal's tenant once authentication is in place."""
+tenant: the caller's (the principal's; None for an admin: every tenant's)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Request
 from starlette.responses import Response
 
 from meterflow_api import domain
+from meterflow_api.auth import ReadAccess
 from meterflow_api.domain import Problems
 from meterflow_api.render import csv_response, json_response
 from meterflow_api.routes.common import (
@@ -78,9 +79,9 @@ def _range_query(start: str | None, end: str | None, tz: str, interval: str | No
     responses=responses(not_found=False),
     tags=["sites"],
 )
-async def sites(request: Request) -> Response:
+async def sites(request: Request, principal: ReadAccess) -> Response:
     async with database(request).session() as session:
-        found = await list_sites(session, None)  # the lead passes the principal's tenant here
+        found = await list_sites(session, principal.tenant)
     return json_response({"sites": [site.shown() for site in found]})
 
 
@@ -91,9 +92,9 @@ async def sites(request: Request) -> Response:
     responses={**responses(not_found=False), **_NOT_FOUND},
     tags=["sites"],
 )
-async def site(request: Request, site: SitePath) -> Response:
+async def site(request: Request, principal: ReadAccess, site: SitePath) -> Response:
     async with database(request).session() as session:
-        found = await resolve_site(session, site, None)  # the lead passes the principal's tenant here
+        found = await resolve_site(session, site, principal.tenant)
     return json_response(found.shown())
 
 
@@ -115,6 +116,7 @@ async def site(request: Request, site: SitePath) -> Response:
 )
 async def balance(
     request: Request,
+    principal: ReadAccess,
     site: SitePath,
     start: StartParam = None,
     end: EndParam = None,
@@ -125,8 +127,10 @@ async def balance(
     query = _range_query(start, end, tz, interval)
     db = database(request)
     async with db.session() as session:
-        found = await resolve_site(session, site, None)  # the lead passes the principal's tenant here
-    result = await compute_balance(db, found, query, from_aggregates=settings(request).series_from_aggregates)
+        found = await resolve_site(session, site, principal.tenant)
+    result = await compute_balance(
+        db, found, query, tenant=principal.tenant, from_aggregates=settings(request).series_from_aggregates
+    )
     body = balance_body(found, result, query.zone, must(query.interval))
     if fmt == "csv":
         columns = [c for c in BALANCE_COLUMNS if c in ("start", "end") or c not in result.unavailable]
@@ -155,6 +159,7 @@ async def balance(
 )
 async def site_cost(
     request: Request,
+    principal: ReadAccess,
     site: SitePath,
     tariff: TariffParam,
     start: StartParam = None,
@@ -167,9 +172,9 @@ async def site_cost(
     db = database(request)
     config = settings(request)
     async with db.session() as session:
-        found = await resolve_site(session, site, None)  # the lead passes the principal's tenant here
+        found = await resolve_site(session, site, principal.tenant)
     body: dict[str, Any] = await compute_site_cost(
-        db, found, query, tariff, config.tariffs, from_aggregates=config.series_from_aggregates
+        db, found, query, tariff, config.tariffs, tenant=principal.tenant, from_aggregates=config.series_from_aggregates
     )
     if fmt == "csv":
         if "points" in body:

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Request
 from starlette.responses import Response
 
+from meterflow_api.auth import ReadAccess
 from meterflow_api.domain.tariffs import tariff_to_mapping
 from meterflow_api.render import json_response
 from meterflow_api.routes.common import database, responses, settings
@@ -30,7 +31,7 @@ TariffPath = Annotated[str, Path(description="Tariff name.", examples=["ch-ht-nt
     responses=responses(not_found=False),
     tags=["cost"],
 )
-async def tariffs(request: Request) -> Response:
+async def tariffs(request: Request, _: ReadAccess) -> Response:
     db = database(request)
     async with db.session() as session:
         known = await all_tariffs(db, session, settings(request).tariffs)
@@ -44,7 +45,7 @@ async def tariffs(request: Request) -> Response:
     responses={**responses(not_found=False), 404: {"description": "Unknown tariff: the message lists the known ones."}},
     tags=["cost"],
 )
-async def tariff(request: Request, name: TariffPath) -> Response:
+async def tariff(request: Request, _: ReadAccess, name: TariffPath) -> Response:
     db = database(request)
     async with db.session() as session:
         found = await tariff_named(db, session, settings(request).tariffs, name)
