@@ -15,6 +15,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 import pytest
 from meterflow_api.edge.config import CorsSettings, LimitsSettings
+from meterflow_harness.api_keys import admin_key, auth_headers
 
 pytestmark = pytest.mark.integration
 
@@ -136,8 +137,10 @@ async def test_cors_simple_request_exposes_paging_and_retry_headers(cors_api: ht
 
 
 async def test_rate_limit_per_credential_answers_429_and_recovers(loaded: str, client_factory: ClientFactory) -> None:
-    api = await client_factory(loaded, limits=LimitsSettings(per_credential="3/5 seconds", failed_auth_per_ip=None))
-    key = {"X-API-Key": f"mf_test_{uuid.uuid4().hex}"}
+    api = await client_factory(
+        loaded, anonymous=True, limits=LimitsSettings(per_credential="3/5 seconds", failed_auth_per_ip=None)
+    )
+    key = {"X-API-Key": await admin_key(loaded)}
     statuses = [(await api.get("/v1/meters", headers=key)).status_code for _ in range(3)]
     assert statuses == [200, 200, 200]
     refused = await api.get("/v1/meters", headers=key)
@@ -146,9 +149,9 @@ async def test_rate_limit_per_credential_answers_429_and_recovers(loaded: str, c
     wait = int(refused.headers["retry-after"])
     assert 1 <= wait <= 5
     assert refused.headers["x-frame-options"] == "DENY"
-    # Another credential, a request without one and the probes are not held back by this credential's count.
-    assert (await api.get("/v1/meters", headers={"Authorization": "Bearer other"})).status_code == 200
-    assert (await api.get("/v1/meters")).status_code == 200
+    # Another credential, a request without one (401, not 429) and the probes are not held back by this count.
+    assert (await api.get("/v1/meters", headers=auth_headers(await admin_key(loaded)))).status_code == 200
+    assert (await api.get("/v1/meters")).status_code == 401
     assert (await api.get("/healthz", headers=key)).status_code == 200
     metrics = (await api.get("/metrics")).text
     assert re.search(r'meterflow_api_rejections_total\{reason="credential_rate"\} [1-9]', metrics)
