@@ -36,16 +36,25 @@ _GONE = {"NoSuchKey", "PreconditionFailed", "412"}
 _DENIED = {"AccessDenied", "403"}
 
 
+def static_credentials(settings: Settings) -> tuple[str | None, str | None]:
+    """The key pair of the settings when both are set; otherwise (None, None), and boto3's own chain finds
+    the credentials (AWS_PROFILE, web identity / IRSA, container or instance roles)."""
+    if settings.aws_access_key_id is None or settings.aws_secret_access_key is None:
+        return None, None
+    return settings.aws_access_key_id.get_secret_value(), settings.aws_secret_access_key.get_secret_value()
+
+
 class S3Source:
     def __init__(self, settings: Settings) -> None:
+        access_key, secret_key = static_credentials(settings)
         self._bucket = settings.bucket
         self._prefixes = settings.prefixes
         self._client: Any = boto3.client(
             "s3",
             endpoint_url=settings.s3_endpoint_url,
             region_name=settings.s3_region,
-            aws_access_key_id=settings.aws_access_key_id.get_secret_value(),
-            aws_secret_access_key=settings.aws_secret_access_key.get_secret_value(),
+            aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key,
             # botocore retries a request a little (throttling included); the poller's own backoff
             # between polls handles longer outages.
             config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=60),
