@@ -7,6 +7,8 @@
 --   meter_tenants, insert only); no DDL, no DELETE of readings, no access to api_keys or audit_log.
 -- Roles are cluster-wide while grants are per database, and many databases of one cluster run this file
 -- (tests, several installations): the roles are created only when missing, tolerating a concurrent creator.
+-- An owner without CREATEROLE (a managed service) needs them created first by an administrator
+-- (infra/timescale/roles.sql, which also creates the login users); the error says so.
 -- Explicit grants on each table: ALTER DEFAULT PRIVILEGES would only cover tables created later.
 -- Tables of later migrations grant their own privileges.
 DO $$
@@ -17,8 +19,12 @@ BEGIN
         IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = role_name) THEN
             BEGIN
                 EXECUTE format('CREATE ROLE %I NOLOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE', role_name);
-            EXCEPTION WHEN duplicate_object OR unique_violation THEN
-                NULL;  -- another database's migration created it between our check and our CREATE
+            EXCEPTION
+                WHEN duplicate_object OR unique_violation THEN
+                    NULL;  -- another database's migration created it between our check and our CREATE
+                WHEN insufficient_privilege THEN
+                    RAISE EXCEPTION 'role % does not exist and % may not create roles', role_name, current_user
+                        USING HINT = 'have an administrator run infra/timescale/roles.sql (docs/security.md)';
             END;
         END IF;
     END LOOP;
