@@ -9,10 +9,12 @@
 #   infra/timescale/pg.sh reset     stop and delete the data folder
 #   infra/timescale/pg.sh migrate   apply the schema migrations (meterflow_schema) to $DATABASE_URL
 #   infra/timescale/pg.sh psql      superuser psql over the unix socket
-#   infra/timescale/pg.sh roles     create the services' roles (roles.sql; start does it too)
+#   infra/timescale/pg.sh roles     ensure the app role and the services' roles (roles.sql) on a running
+#                                   cluster (start does it too)
 #
 # Environment (all optional): PGPORT (5432), PGUSER/PGPASSWORD/PGDATABASE (meterflow x3: the app role,
-# it gets CREATEDB because tests create one database each), MF_API_DB_PASSWORD / MF_WRITER_DB_PASSWORD
+# it gets CREATEDB because tests create one database each, and CREATEROLE because a test creates a login of
+# its own; a production owner needs neither, docs/security.md), MF_API_DB_PASSWORD / MF_WRITER_DB_PASSWORD
 # (meterflow-api / meterflow-writer: the login users of the API and the writer, as in infra/local.env),
 # MF_PG_DIR (<repo>/.local/pg),
 # DATABASE_URL (for migrate).
@@ -159,9 +161,9 @@ init_cluster() {
 
 ensure_role_and_db() {
   superuser_psql -v user="$APP_USER" -v pw="$APP_PASSWORD" -v db="$APP_DB" <<'SQL'
-SELECT format('CREATE ROLE %I LOGIN CREATEDB PASSWORD %L', :'user', :'pw')
+SELECT format('CREATE ROLE %I LOGIN CREATEDB CREATEROLE PASSWORD %L', :'user', :'pw')
   WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'user') \gexec
-SELECT format('ALTER ROLE %I LOGIN CREATEDB PASSWORD %L', :'user', :'pw') \gexec
+SELECT format('ALTER ROLE %I LOGIN CREATEDB CREATEROLE PASSWORD %L', :'user', :'pw') \gexec
 SELECT format('CREATE DATABASE %I OWNER %I', :'db', :'user')
   WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'db') \gexec
 SQL
@@ -249,6 +251,7 @@ cmd_migrate() {
 cmd_roles() {
   ensure_bin
   is_running || die "not running (data $DATA)"
+  ensure_role_and_db
   ensure_service_roles
   log "roles meterflow_reader, meterflow_ingest, meterflow_api, meterflow_writer ready"
 }
