@@ -1,4 +1,4 @@
-"""The `meterflow` developer CLI: demo data, topics, database migrations, OBIS decoding.
+"""The `meterflow` developer CLI: demo data, topics, database migrations, OBIS decoding, meter erasure.
 
 Examples: ``meterflow demo-data --meters 20 --bucket meterflow-raw``,
 ``meterflow topics create``, ``meterflow db migrate``, ``meterflow obis decode 0100011D00FF 1.8.0``.
@@ -11,7 +11,7 @@ import sys
 
 from meterflow_kit.logs import configure_logging
 
-from meterflow_cli import db_cmd, demo_cmd, obis_cmd, topics_cmd
+from meterflow_cli import db_cmd, demo_cmd, meters_cmd, obis_cmd, topics_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     topics_cmd.add_parser(sub)
     db_cmd.add_parser(sub)
     obis_cmd.add_parser(sub)
+    meters_cmd.add_parser(sub)
     return parser
 
 
