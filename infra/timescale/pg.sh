@@ -191,6 +191,9 @@ cmd_start() {
   init_cluster
   if is_running; then
     log "already running on $HOST:$PORT ($DATA)"
+    # A cluster from before the services' roles gets them now (both steps are idempotent).
+    ensure_role_and_db
+    ensure_service_roles
     return 0
   fi
   if "$BIN/pg_isready" -q -h "$HOST" -p "$PORT"; then
