@@ -207,26 +207,21 @@ class Database:
     async def _detect_aggregates(conn: Conn) -> tuple[str, ...]:
         if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')"):
             return ()
-        names = await conn.fetch(
-            "SELECT view_name FROM timescaledb_information.continuous_aggregates"
+        # TimescaleDB lets only the owner refresh; a least-privilege login (meterflow_ingest) owns none, and
+        # then the aggregates' refresh policies keep them (docs/security.md).
+        rows = await conn.fetch(
+            "SELECT view_name, pg_has_role(current_user, view_owner, 'USAGE') AS owned"
+            " FROM timescaledb_information.continuous_aggregates"
             " WHERE view_schema = current_schema() AND view_name = ANY($1::text[])",
             list(AGGREGATES),
         )
-        found = tuple(name for name in AGGREGATES if name in {row["view_name"] for row in names})
-        # TimescaleDB lets only the owner refresh; the least-privilege role (meterflow_ingest) is not one,
-        # and then the aggregates' own refresh policies keep them (docs/security.md).
-        owned = await conn.fetchval(
-            "SELECT coalesce(array_agg(relname::text), '{}') FROM pg_class"
-            " WHERE relname = ANY($1::text[]) AND relnamespace = current_schema()::regnamespace"
-            " AND pg_has_role(current_user, relowner, 'USAGE')",
-            list(found),
-        )
-        if set(found) - set(owned):
+        owned = {row["view_name"]: row["owned"] for row in rows}
+        if not all(owned.values()):
             log.warning(
-                "not refreshing continuous aggregates this role does not own; their refresh policies keep them",
-                not_owned=sorted(set(found) - set(owned)),
+                "not refreshing the aggregates this role does not own",
+                not_owned=sorted(n for n, mine in owned.items() if not mine),
             )
-            found = tuple(name for name in found if name in owned)
+        found = tuple(name for name in AGGREGATES if owned.get(name))
         if found and not await conn.fetchval("SELECT to_regclass('readings_dirty_buckets') IS NOT NULL"):
             log.warning("continuous aggregates without readings_dirty_buckets: run the migrations; not refreshing")
             return ()

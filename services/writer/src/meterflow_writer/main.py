@@ -29,6 +29,7 @@ from meterflow_kit.dead_letters import DeadLetterProducer, invalid_message
 from meterflow_kit.lifecycle import first_of, install_stop_signals, sleep_or_stop
 from meterflow_kit.logs import configure_logging
 from meterflow_kit.ops import OpsServer
+from meterflow_kit.settings import env_or_file
 from meterflow_kit.topic_check import check_topics
 from meterflow_schema import migrate
 
@@ -399,7 +400,8 @@ def cli() -> None:
     settings = Settings()  # database_url comes from the environment
     configure_logging("writer", settings.log_level)
     if args.command == "migrate":
-        asyncio.run(migrate(str(settings.database_url)))
+        # Migrations run as the owner, DATABASE_URL: WRITER_DATABASE_URL is the writer's login, without DDL.
+        asyncio.run(migrate(env_or_file("DATABASE_URL") or str(settings.database_url)))
         return
     asyncio.run(serve(settings))
 
