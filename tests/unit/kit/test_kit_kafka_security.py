@@ -29,7 +29,7 @@ SASL = KafkaSettings(
     security_protocol="SASL_SSL",
     sasl_mechanism="SCRAM-SHA-512",
     sasl_username="meterflow-writer",
-    sasl_password="scram-secret",  # type: ignore[arg-type]  # pydantic turns it into a SecretStr
+    sasl_password="scram-secret",  # pydantic turns it into a SecretStr
 )
 
 
@@ -78,7 +78,7 @@ async def test_every_kit_and_poller_client_is_secured() -> None:
 def test_faust_gets_the_credentials() -> None:
     credentials = broker_credentials(SASL)
     assert credentials is not None
-    assert credentials.protocol.value == "SASL_SSL"  # type: ignore[union-attr]
+    assert credentials.protocol.value == "SASL_SSL"
     assert credentials.mechanism.value == "SCRAM-SHA-512"  # type: ignore[union-attr]
     assert credentials.username == "meterflow-writer"  # type: ignore[union-attr]
     assert broker_credentials(KafkaSettings()) is None
