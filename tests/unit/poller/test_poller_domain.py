@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import NoCredentialsError
 from hypothesis import given
 from hypothesis import strategies as st
 from meterflow_contracts import CHECKPOINTS, Checkpoint, DlqReason
@@ -27,8 +28,9 @@ from meterflow_poller.domain import (
     normalize_prefixes,
     plan,
 )
+from meterflow_poller.errors import S3Error
 from meterflow_poller.parsing import chunk_records, shape_problem, source_chunks
-from meterflow_poller.s3 import static_credentials
+from meterflow_poller.s3 import static_credentials, translate_errors
 
 # -- planning ----------------------------------------------------------------------------------------
 
@@ -399,3 +401,9 @@ def test_a_source_binds_to_a_tenant_slug(env: pytest.MonkeyPatch) -> None:
     env.setenv("POLLER_TENANT", "Not A Slug")
     with pytest.raises(ValueError, match="tenant"):
         Settings()
+
+
+def test_no_credentials_anywhere_is_a_configuration_error_that_says_where_to_put_them() -> None:
+    with pytest.raises(S3Error, match=r"no credentials found.*AWS_PROFILE") as raised, translate_errors("bkt"):
+        raise NoCredentialsError()
+    assert not raised.value.retriable

@@ -8,7 +8,7 @@ from typing import Any, BinaryIO
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from meterflow_contracts import DlqReason
 
 from meterflow_poller.config import Settings
@@ -163,5 +163,11 @@ def translate_errors(bucket: str, key: str | None = None) -> Iterator[None]:
                 retriable=False,
             ) from error
         raise S3Error(f"S3 request failed ({code or 'no code'}): {error}", retriable=True) from error
+    except NoCredentialsError as error:
+        raise S3Error(
+            f"S3 bucket {bucket!r}: no credentials found. Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or their "
+            "*_FILE), AWS_PROFILE, or a web identity / instance role (docs/security.md).",
+            retriable=False,
+        ) from error
     except BotoCoreError as error:
         raise S3Error(f"S3 unreachable: {error}", retriable=True) from error
