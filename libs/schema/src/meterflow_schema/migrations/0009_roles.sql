@@ -43,6 +43,19 @@ $$;
 
 GRANT USAGE ON SCHEMA public TO meterflow_reader, meterflow_ingest;
 
+-- PUBLIC may connect and create temporary tables by default; a hardened server revokes that, and the
+-- writer's staging table is a temporary table. Only the database's owner may grant it; the TimescaleDB
+-- conformance server (PGlite, single-user) fails such grants with an internal error, and needs none.
+DO $$
+BEGIN
+    EXECUTE format('GRANT CONNECT ON DATABASE %I TO meterflow_reader, meterflow_ingest', current_database());
+    EXECUTE format('GRANT TEMPORARY ON DATABASE %I TO meterflow_ingest', current_database());
+EXCEPTION WHEN insufficient_privilege OR internal_error THEN
+    RAISE NOTICE 'could not grant on database % (%): grant CONNECT (both roles) and TEMPORARY (meterflow_ingest) by hand',
+        current_database(), SQLERRM;
+END
+$$;
+
 -- The query API.
 GRANT SELECT ON readings, readings_hourly, readings_daily, channels TO meterflow_reader;
 GRANT SELECT ON tenants, meter_tenants, api_keys TO meterflow_reader;
