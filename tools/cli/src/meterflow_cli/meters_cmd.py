@@ -67,7 +67,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run_erase(args: argparse.Namespace) -> int:
-    actor = args.actor or getpass.getuser()
+    actor = args.actor or os_user()
     try:
         erasure = asyncio.run(erase_meter(args.dsn, args.muid, actor))
     except (OSError, asyncpg.PostgresError) as error:
@@ -75,6 +75,14 @@ def run_erase(args: argparse.Namespace) -> int:
         return 1
     sys.stdout.write(summary(erasure) + "\n")
     return 0
+
+
+def os_user() -> str:
+    """The operating-system user running the command (its uid where it has no name, as in some containers)."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid:{os.getuid()}"
 
 
 def summary(erasure: Erasure) -> str:
