@@ -11,6 +11,9 @@
 # Environment: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093), KAFKA_STATE_DIR (<repo>/.local/kafka: data,
 # logs, config and pid of a second broker go elsewhere; the jars stay in <repo>/.local/kafka), KAFKA_HEAP_OPTS (-Xmx512m -Xms512m),
 # KAFKA_OPTS (extra JVM flags), KAFKA_START_TIMEOUT (60 s), JAVA_HOME.
+# SASL/SCRAM (a second broker for the security tests): KAFKA_SASL_PORT adds a SASL_PLAINTEXT listener with
+# SCRAM-SHA-512, and KAFKA_SCRAM_USER / KAFKA_SCRAM_PASSWORD_FILE name the one user formatted into the
+# storage (the PLAINTEXT listener stays, for the broker itself and the readiness check).
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -27,6 +30,7 @@ PORT=${KAFKA_PORT:-9092}
 CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9093}
 HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xmx512m -Xms512m}
 START_TIMEOUT=${KAFKA_START_TIMEOUT:-60}
+SASL_PORT=${KAFKA_SASL_PORT:-}
 JAVA=${JAVA_HOME:+$JAVA_HOME/bin/}java
 
 STATE_DIR="${KAFKA_STATE_DIR:-$REPO_ROOT/.local/kafka}"
@@ -89,6 +93,14 @@ render_config() {
       -e "s#@KAFKA_CONTROLLER_PORT@#$CONTROLLER_PORT#g" \
       -e "s#@KAFKA_DATA_DIR@#$DATA_DIR#g" \
       "$TEMPLATE" >"$CONFIG.tmp"
+  if [[ -n "$SASL_PORT" ]]; then
+    sed -i -e "s#^listeners=PLAINTEXT://\([^,]*\),#listeners=PLAINTEXT://\1,SASL_PLAINTEXT://$HOST:$SASL_PORT,#" \
+      -e "s#^advertised.listeners=.*#&,SASL_PLAINTEXT://$HOST:$SASL_PORT#" \
+      -e "s#^listener.security.protocol.map=.*#&,SASL_PLAINTEXT:SASL_PLAINTEXT#" "$CONFIG.tmp"
+    printf '%s\n' "" "# SASL/SCRAM listener (KAFKA_SASL_PORT)" "sasl.enabled.mechanisms=SCRAM-SHA-512" \
+      "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;" \
+      >>"$CONFIG.tmp"
+  fi
   mv "$CONFIG.tmp" "$CONFIG"
 }
 
@@ -117,7 +129,13 @@ format_storage() {
   cluster_id=$(storage_tool random-uuid 2>/dev/null | tail -n1)
   [[ -n "$cluster_id" ]] || { log "could not generate a cluster id"; exit 1; }
   log "formatting $DATA_DIR (cluster id $cluster_id)"
-  storage_tool format -t "$cluster_id" -c "$CONFIG" --ignore-formatted \
+  local scram=()
+  if [[ -n "$SASL_PORT" ]]; then
+    [[ -n "${KAFKA_SCRAM_USER:-}" && -r "${KAFKA_SCRAM_PASSWORD_FILE:-}" ]] \
+      || { log "KAFKA_SASL_PORT needs KAFKA_SCRAM_USER and KAFKA_SCRAM_PASSWORD_FILE"; exit 1; }
+    scram=(--add-scram "SCRAM-SHA-512=[name=$KAFKA_SCRAM_USER,password=$(cat "$KAFKA_SCRAM_PASSWORD_FILE")]")
+  fi
+  storage_tool format -t "$cluster_id" -c "$CONFIG" --ignore-formatted "${scram[@]}" \
     >>"$LOG_DIR/storage-format.log" 2>&1 || {
       log "storage format failed:"; tail -n 30 "$LOG_DIR/storage-format.log" >&2; exit 1; }
 }

@@ -9,9 +9,14 @@
 #   infra/timescale/pg.sh reset     stop and delete the data folder
 #   infra/timescale/pg.sh migrate   apply the schema migrations (meterflow_schema) to $DATABASE_URL
 #   infra/timescale/pg.sh psql      superuser psql over the unix socket
+#   infra/timescale/pg.sh roles     ensure the app role and the services' roles (roles.sql) on a running
+#                                   cluster (start does it too)
 #
 # Environment (all optional): PGPORT (5432), PGUSER/PGPASSWORD/PGDATABASE (meterflow x3: the app role,
-# it gets CREATEDB because tests create one database each), MF_PG_DIR (<repo>/.local/pg),
+# it gets CREATEDB because tests create one database each, and CREATEROLE because a test creates a login of
+# its own; a production owner needs neither, docs/security.md), MF_API_DB_PASSWORD / MF_WRITER_DB_PASSWORD
+# (meterflow-api / meterflow-writer: the login users of the API and the writer, as in infra/local.env),
+# MF_PG_DIR (<repo>/.local/pg),
 # DATABASE_URL (for migrate).
 # PostgreSQL refuses to run as root: as root every server command runs as the `postgres` OS user.
 set -euo pipefail
@@ -33,6 +38,8 @@ HOST=127.0.0.1
 APP_USER="${PGUSER:-meterflow}"
 APP_PASSWORD="${PGPASSWORD:-meterflow}"
 APP_DB="${PGDATABASE:-meterflow}"
+API_DB_PASSWORD="${MF_API_DB_PASSWORD:-meterflow-api}"
+WRITER_DB_PASSWORD="${MF_WRITER_DB_PASSWORD:-meterflow-writer}"
 # libpq reads these too; the superuser commands below must not inherit the app's values.
 unset PGUSER PGPASSWORD PGDATABASE PGHOST PGPORT PGSERVICE
 
@@ -154,12 +161,18 @@ init_cluster() {
 
 ensure_role_and_db() {
   superuser_psql -v user="$APP_USER" -v pw="$APP_PASSWORD" -v db="$APP_DB" <<'SQL'
-SELECT format('CREATE ROLE %I LOGIN CREATEDB PASSWORD %L', :'user', :'pw')
+SELECT format('CREATE ROLE %I LOGIN CREATEDB CREATEROLE PASSWORD %L', :'user', :'pw')
   WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'user') \gexec
-SELECT format('ALTER ROLE %I LOGIN CREATEDB PASSWORD %L', :'user', :'pw') \gexec
+SELECT format('ALTER ROLE %I LOGIN CREATEDB CREATEROLE PASSWORD %L', :'user', :'pw') \gexec
 SELECT format('CREATE DATABASE %I OWNER %I', :'db', :'user')
   WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'db') \gexec
 SQL
+}
+
+ensure_service_roles() {
+  # As the postgres OS user, psql cannot read a file in a private checkout: feed it on stdin.
+  superuser_psql -v api_password="$API_DB_PASSWORD" -v writer_password="$WRITER_DB_PASSWORD" \
+    <"$REPO/infra/timescale/roles.sql"
 }
 
 wait_ready() {
@@ -178,6 +191,9 @@ cmd_start() {
   init_cluster
   if is_running; then
     log "already running on $HOST:$PORT ($DATA)"
+    # A cluster from before the services' roles gets them now (both steps are idempotent).
+    ensure_role_and_db
+    ensure_service_roles
     return 0
   fi
   if "$BIN/pg_isready" -q -h "$HOST" -p "$PORT"; then
@@ -190,6 +206,7 @@ cmd_start() {
     || { tail -n 50 "$LOG" >&2 || true; die "pg_ctl start failed (log: $LOG)"; }
   wait_ready
   ensure_role_and_db
+  ensure_service_roles
   log "ready: postgresql://$APP_USER:***@$HOST:$PORT/$APP_DB"
 }
 
@@ -234,6 +251,14 @@ cmd_migrate() {
   uv run --frozen meterflow db migrate
 }
 
+cmd_roles() {
+  ensure_bin
+  is_running || die "not running (data $DATA)"
+  ensure_role_and_db
+  ensure_service_roles
+  log "roles meterflow_reader, meterflow_ingest, meterflow_api, meterflow_writer ready"
+}
+
 cmd_psql() {
   ensure_bin
   superuser_psql "$@"
@@ -247,5 +272,6 @@ case "${1:-}" in
   reset) cmd_reset ;;
   migrate) cmd_migrate ;;
   psql) shift; cmd_psql "$@" ;;
-  *) echo "usage: $0 start|stop|restart|status|reset|migrate|psql" >&2; exit 2 ;;
+  roles) cmd_roles ;;
+  *) echo "usage: $0 start|stop|restart|status|reset|migrate|psql|roles" >&2; exit 2 ;;
 esac

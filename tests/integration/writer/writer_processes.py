@@ -16,6 +16,7 @@ from meterflow_harness.metrics import metric_value
 from meterflow_harness.paths import BIN
 from meterflow_harness.ports import free_port
 from meterflow_harness.processes import ServiceProcess, service_env
+from meterflow_harness.roles import WRITER, as_login
 
 
 def start_writer(
@@ -25,7 +26,8 @@ def start_writer(
     port = free_port()
     overrides = {
         "KAFKA_BOOTSTRAP_SERVERS": kafka,
-        "DATABASE_URL": dsn,
+        # The writer's least-privilege login (migration 0009), as in production.
+        "DATABASE_URL": as_login(dsn, WRITER),
         "LOG_LEVEL": "INFO",
         "WRITER_GROUP_ID": f"writer-{readings_topic}",
         "WRITER_READINGS_TOPIC": readings_topic,

@@ -7,9 +7,11 @@ import io
 import itertools
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import NoCredentialsError
 from hypothesis import given
 from hypothesis import strategies as st
 from meterflow_contracts import CHECKPOINTS, Checkpoint, DlqReason
@@ -26,7 +28,9 @@ from meterflow_poller.domain import (
     normalize_prefixes,
     plan,
 )
+from meterflow_poller.errors import S3Error
 from meterflow_poller.parsing import chunk_records, shape_problem, source_chunks
+from meterflow_poller.s3 import static_credentials, translate_errors
 
 # -- planning ----------------------------------------------------------------------------------------
 
@@ -366,6 +370,40 @@ def test_defaults_poll_every_15_minutes_with_election(env: pytest.MonkeyPatch) -
 
 
 def test_credentials_have_no_defaults(env: pytest.MonkeyPatch) -> None:
+    # No key pair of our own: boto3's chain (AWS_PROFILE, web identity, instance roles) finds one.
     env.delenv("AWS_ACCESS_KEY_ID")
-    with pytest.raises(ValueError, match=r"aws_access_key_id|AWS_ACCESS_KEY_ID"):
+    env.delenv("AWS_SECRET_ACCESS_KEY")
+    settings = Settings()
+    assert settings.aws_access_key_id is None and settings.aws_secret_access_key is None
+    assert static_credentials(settings) == (None, None)
+
+
+def test_half_a_key_pair_is_refused(env: pytest.MonkeyPatch) -> None:
+    env.delenv("AWS_ACCESS_KEY_ID")
+    with pytest.raises(ValueError, match=r"AWS_ACCESS_KEY_ID"):
         Settings()
+
+
+def test_credentials_come_from_files(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    env.delenv("AWS_SECRET_ACCESS_KEY")
+    secret = tmp_path / "secret"
+    secret.write_text("from-a-file\n")
+    env.setenv("AWS_SECRET_ACCESS_KEY_FILE", str(secret))
+    settings = Settings()
+    assert static_credentials(settings) == ("k", "from-a-file")
+    assert "from-a-file" not in repr(settings)
+
+
+def test_a_source_binds_to_a_tenant_slug(env: pytest.MonkeyPatch) -> None:
+    assert Settings().tenant is None
+    env.setenv("POLLER_TENANT", "utility-1")
+    assert Settings().tenant == "utility-1"
+    env.setenv("POLLER_TENANT", "Not A Slug")
+    with pytest.raises(ValueError, match="tenant"):
+        Settings()
+
+
+def test_no_credentials_anywhere_is_a_configuration_error_that_says_where_to_put_them() -> None:
+    with pytest.raises(S3Error, match=r"no credentials found.*AWS_PROFILE") as raised, translate_errors("bkt"):
+        raise NoCredentialsError()
+    assert not raised.value.retriable

@@ -32,12 +32,17 @@ class TopicCreationError(RuntimeError):
 
 
 async def create_topics(
-    bootstrap: str, specs: Iterable[TopicSpec[Any]], suffix: str = "", durability: TopicDurability | None = None
+    bootstrap: str,
+    specs: Iterable[TopicSpec[Any]],
+    suffix: str = "",
+    durability: TopicDurability | None = None,
+    client_options: Mapping[str, Any] | None = None,
 ) -> list[str]:
     """Create the topics of ``specs`` that are missing (``suffix`` appended to every name, for test
     isolation) with ``durability`` (production's defaults when not given); returns the names created.
+    ``client_options`` are the admin client's other keyword arguments (SASL/TLS: KafkaSettings.client_options).
     Raises TopicCreationError when the broker refuses any (the response says why, it does not raise)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = _admin(bootstrap, client_options)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -54,6 +59,10 @@ async def create_topics(
         await admin.close()
 
 
+def _admin(bootstrap: str, client_options: Mapping[str, Any] | None) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(**{**(client_options or {}), "bootstrap_servers": bootstrap})
+
+
 def new_topic(spec: TopicSpec[Any], suffix: str = "", durability: TopicDurability | None = None) -> NewTopic:
     durability = durability or TopicDurability()
     return NewTopic(
@@ -65,11 +74,14 @@ def new_topic(spec: TopicSpec[Any], suffix: str = "", durability: TopicDurabilit
 
 
 async def weaker_topics(
-    bootstrap: str, topics: Mapping[str, TopicSpec[Any]], durability: TopicDurability
+    bootstrap: str,
+    topics: Mapping[str, TopicSpec[Any]],
+    durability: TopicDurability,
+    client_options: Mapping[str, Any] | None = None,
 ) -> dict[str, list[str]]:
     """For each topic (name -> its declaration) that exists and keeps data less safely than declared
     with ``durability``: what is weaker, in words. Missing topics are not reported (they fail elsewhere)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = _admin(bootstrap, client_options)
     await admin.start()
     try:
         names = list(topics)

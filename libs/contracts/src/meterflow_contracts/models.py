@@ -34,6 +34,13 @@ class SourcePosition(_Contract):
     )
 
 
+# The tenants table's slug rule (migration 0008): a message naming another tenant cannot be stored.
+TENANT_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+TenantName = Annotated[str, Field(pattern=TENANT_PATTERN)]
+# Optional so that messages of producers before issue 13 stay valid: no tenant, no binding.
+_TENANT_DESCRIPTION = "Tenant the source (bucket/prefix) is bound to; its new meters are assigned to it."
+
+
 class RawBatch(_Contract):
     """``meter.raw.v1``: a chunk of source records exactly as the object holds them."""
 
@@ -42,6 +49,7 @@ class RawBatch(_Contract):
     last_chunk: bool = Field(description="True on the object's final chunk.")
     records: list[Any] = Field(description="Source records, untouched JSON values.")
     published_at: AwareDatetime
+    tenant: TenantName | None = Field(default=None, description=_TENANT_DESCRIPTION)
 
 
 # A reading on the wire: [interval start (UTC, ISO 8601), value, quality]. Tuples keep a batch of
@@ -69,6 +77,7 @@ class ReadingBatch(_Contract):
         description="Per reading, the index of its record within the source object (its version's tiebreak).",
     )
     source: SourcePosition
+    tenant: TenantName | None = Field(default=None, description=_TENANT_DESCRIPTION)
 
     @model_validator(mode="after")
     def _one_index_per_reading(self) -> ReadingBatch:

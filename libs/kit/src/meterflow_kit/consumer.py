@@ -56,7 +56,7 @@ class GroupConsumer:
             **client_options,
         }
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=kafka.bootstrap_servers, group_id=group_id, enable_auto_commit=False, **options
+            **kafka.client_options(), group_id=group_id, enable_auto_commit=False, **options
         )
 
     async def start(
@@ -161,7 +161,7 @@ async def described_partitions(admin: AIOKafkaAdminClient, topics: Sequence[str]
 
 async def partitions_of(kafka: KafkaSettings, topics: Sequence[str]) -> list[TopicPartition]:
     """The partitions of those of ``topics`` that exist (a short-lived admin client asks the broker)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**kafka.client_options())
     await admin.start()
     try:
         return await described_partitions(admin, topics)

@@ -35,7 +35,7 @@ class DeadLetterProducer:
     def __init__(self, kafka: KafkaSettings, topic: str = DLQ.name) -> None:
         self._topic = topic
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=kafka.bootstrap_servers,
+            **kafka.client_options(),
             acks="all",
             enable_idempotence=True,
             max_request_size=4 * 1024 * 1024,

@@ -24,9 +24,9 @@ class GroupLagExporter:
         self._group_id = group_id
         self._topics = list(topics)
         self._gauge = gauge
-        self._admin = AIOKafkaAdminClient(bootstrap_servers=kafka.bootstrap_servers)
+        self._admin = AIOKafkaAdminClient(**kafka.client_options())
         # Group-less: it only asks for end offsets and never joins or commits anything.
-        self._ends = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, group_id=None)
+        self._ends = AIOKafkaConsumer(**kafka.client_options(), group_id=None)
 
     async def start(self) -> None:
         await self._admin.start()

@@ -31,7 +31,7 @@ async def check_topics(kafka: KafkaSettings, topics: Mapping[str, TopicSpec[Any]
     return what is weaker. A broker that does not answer is reported and skipped (the service's own
     start-up then fails on it, with its own message)."""
     try:
-        found = await weaker_topics(kafka.bootstrap_servers, topics, kafka.topics)
+        found = await weaker_topics(kafka.bootstrap_servers, topics, kafka.topics, kafka.client_options())
     except Exception as error:  # a best-effort check never stops a service (Kafka down, an odd reply)
         log.warning("could not check the topics' durability", error=str(error) or repr(error))
         return {}

@@ -108,7 +108,7 @@ class _BatchNormalizer:
             if channel.energy:
                 self.drop_off_grid(channel)
             if channel.readings:
-                batches.append(build_batch(channel, self.raw.source))
+                batches.append(build_batch(channel, self.raw.source, self.raw.tenant))
         return NormalizeResult(batches=batches, dead_letters=self.dead, records_in=len(self.raw.records))
 
     def reject(self, record: Any, error: RecordRejected) -> None:
@@ -314,7 +314,7 @@ def all_on_grid(first: datetime, steps: Counter[timedelta], interval_s: int) -> 
     )
 
 
-def build_batch(channel: _Channel, source: SourcePosition) -> ReadingBatch:
+def build_batch(channel: _Channel, source: SourcePosition, tenant: str | None = None) -> ReadingBatch:
     ordered = sorted(channel.readings.items())
     info = channel.info
     # Every field was checked above, so the model is built without validating it again (a tenth of the
@@ -332,6 +332,8 @@ def build_batch(channel: _Channel, source: SourcePosition) -> ReadingBatch:
         # The record's index in the object: with the object's last-modified time, the reading's version.
         record_indexes=[source.record_start + reading[2] for _, reading in ordered],
         source=source,
+        # The source's tenant binding, passed through for the writer to assign new meters with.
+        tenant=tenant,
     )
 
 

@@ -40,6 +40,7 @@ from meterflow_kit.backoff import backoff_delays
 from meterflow_kit.dead_letters import invalid_message
 from meterflow_kit.lag import GroupLagExporter
 from meterflow_kit.logs import configure_logging
+from meterflow_kit.settings import KafkaSettings
 from meterflow_kit.topic_check import check_topics
 
 from meterflow_normalizer import metrics
@@ -52,10 +53,26 @@ log = structlog.get_logger("meterflow.normalizer")
 FENCE = GenerationFence()
 
 
+def broker_credentials(kafka: KafkaSettings) -> faust.SASLCredentials | faust.SSLCredentials | None:
+    """The Kafka settings' SASL/TLS as Faust's credentials (Faust builds its aiokafka clients itself)."""
+    if kafka.security_protocol.startswith("SASL_"):
+        assert kafka.sasl_password is not None  # KafkaSettings checks SASL is complete
+        return faust.SASLCredentials(
+            username=kafka.sasl_username,
+            password=kafka.sasl_password.get_secret_value(),
+            mechanism=kafka.sasl_mechanism,
+            ssl_context=kafka.ssl_context() if kafka.security_protocol == "SASL_SSL" else None,
+        )
+    if kafka.security_protocol == "SSL":
+        return faust.SSLCredentials(kafka.ssl_context())
+    return None
+
+
 def create_app(settings: Settings) -> faust.App:
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.kafka.bootstrap_servers}",
+        broker_credentials=broker_credentials(settings.kafka),
         store="memory://",
         datadir=settings.data_dir,
         web_enabled=True,

@@ -7,8 +7,9 @@ import json
 from typing import Annotated, Any
 
 from meterflow_contracts import CHECKPOINTS, DLQ, RAW
+from meterflow_contracts.models import TENANT_PATTERN
 from meterflow_kit.settings import ServiceSettings
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from meterflow_poller.domain import default_group_id, normalize_prefixes
@@ -24,10 +25,13 @@ class Settings(ServiceSettings):
         "http://127.0.0.1:9000", validation_alias=AliasChoices("POLLER_S3_ENDPOINT_URL", "S3_ENDPOINT_URL")
     )
     s3_region: str = Field("us-east-1", validation_alias=AliasChoices("POLLER_S3_REGION", "AWS_DEFAULT_REGION"))
-    # No defaults for credentials: they come from the environment (moto accepts any pair locally).
-    aws_access_key_id: SecretStr = Field(validation_alias=AliasChoices("POLLER_AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID"))
-    aws_secret_access_key: SecretStr = Field(
-        validation_alias=AliasChoices("POLLER_AWS_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY")
+    # A static key pair from the environment (or ``*_FILE`` files, see ServiceSettings); unset, boto3's chain
+    # finds credentials itself: AWS_PROFILE, web identity (IRSA), container or instance roles.
+    aws_access_key_id: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("POLLER_AWS_ACCESS_KEY_ID", "AWS_ACCESS_KEY_ID")
+    )
+    aws_secret_access_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("POLLER_AWS_SECRET_ACCESS_KEY", "AWS_SECRET_ACCESS_KEY")
     )
     bucket: str = Field("meterflow-raw", min_length=3)
     prefixes: Annotated[list[str], NoDecode] = Field(
@@ -44,6 +48,11 @@ class Settings(ServiceSettings):
         ge=0,
         le=32 * 1024 * 1024,
         description="Objects up to this size are parsed in one go (fast); larger ones are streamed. 0: always stream.",
+    )
+    tenant: str | None = Field(
+        None,
+        pattern=TENANT_PATTERN,
+        description="Tenant this source (bucket/prefixes) is bound to: the writer assigns its new meters to it.",
     )
     raw_topic: str = RAW.name
     dlq_topic: str = DLQ.name
@@ -72,6 +81,15 @@ class Settings(ServiceSettings):
     @classmethod
     def _normalize_prefixes(cls, value: list[str]) -> list[str]:
         return normalize_prefixes(value)
+
+    @model_validator(mode="after")
+    def _whole_key_pair(self) -> Settings:
+        if (self.aws_access_key_id is None) != (self.aws_secret_access_key is None):
+            raise ValueError(
+                "set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or their *_FILE), or neither "
+                "(boto3's chain then finds the credentials: AWS_PROFILE, web identity, instance roles)"
+            )
+        return self
 
     @property
     def election_group(self) -> str:

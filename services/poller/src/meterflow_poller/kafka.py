@@ -27,7 +27,7 @@ class Publisher:
 
     def __init__(self, kafka: KafkaSettings) -> None:
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=kafka.bootstrap_servers,
+            **kafka.client_options(),
             acks="all",
             enable_idempotence=True,
             max_request_size=RAW.max_message_bytes,
@@ -80,7 +80,7 @@ async def read_to_end(
     if not tps:
         raise missing_topic(topic)
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=kafka.bootstrap_servers,
+        **kafka.client_options(),
         enable_auto_commit=False,
         group_id=None,
         client_id=f"meterflow-poller-{what}-{uuid.uuid4().hex[:8]}",

@@ -164,7 +164,13 @@ class ObjectPublisher:
         single records, and a record that does not fit alone is dead-lettered (record_too_large), as is
         one that cannot be encoded at all (unexpected_error)."""
         position = source_position(self.settings.bucket, obj, chunk, streamed.chunks, self.generation)
-        batch = RawBatch(source=position, last_chunk=last, records=chunk.records, published_at=datetime.now(UTC))
+        batch = RawBatch(
+            source=position,
+            last_chunk=last,
+            records=chunk.records,
+            published_at=datetime.now(UTC),
+            tenant=self.settings.tenant,
+        )
         failure: ValueError | None = None
         try:
             message: tuple[bytes, bytes] | None = RAW.serialize(batch)

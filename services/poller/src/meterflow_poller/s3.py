@@ -8,7 +8,7 @@ from typing import Any, BinaryIO
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 from meterflow_contracts import DlqReason
 
 from meterflow_poller.config import Settings
@@ -36,16 +36,25 @@ _GONE = {"NoSuchKey", "PreconditionFailed", "412"}
 _DENIED = {"AccessDenied", "403"}
 
 
+def static_credentials(settings: Settings) -> tuple[str | None, str | None]:
+    """The key pair of the settings when both are set; otherwise (None, None), and boto3's own chain finds
+    the credentials (AWS_PROFILE, web identity / IRSA, container or instance roles)."""
+    if settings.aws_access_key_id is None or settings.aws_secret_access_key is None:
+        return None, None
+    return settings.aws_access_key_id.get_secret_value(), settings.aws_secret_access_key.get_secret_value()
+
+
 class S3Source:
     def __init__(self, settings: Settings) -> None:
+        access_key, secret_key = static_credentials(settings)
         self._bucket = settings.bucket
         self._prefixes = settings.prefixes
         self._client: Any = boto3.client(
             "s3",
             endpoint_url=settings.s3_endpoint_url,
             region_name=settings.s3_region,
-            aws_access_key_id=settings.aws_access_key_id.get_secret_value(),
-            aws_secret_access_key=settings.aws_secret_access_key.get_secret_value(),
+            aws_access_key_id=access_key,
+            aws_secret_access_key=secret_key,
             # botocore retries a request a little (throttling included); the poller's own backoff
             # between polls handles longer outages.
             config=Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=5, read_timeout=60),
@@ -154,5 +163,11 @@ def translate_errors(bucket: str, key: str | None = None) -> Iterator[None]:
                 retriable=False,
             ) from error
         raise S3Error(f"S3 request failed ({code or 'no code'}): {error}", retriable=True) from error
+    except NoCredentialsError as error:
+        raise S3Error(
+            f"S3 bucket {bucket!r}: no credentials found. Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or their "
+            "*_FILE), AWS_PROFILE, or a web identity / instance role (docs/security.md).",
+            retriable=False,
+        ) from error
     except BotoCoreError as error:
         raise S3Error(f"S3 unreachable: {error}", retriable=True) from error

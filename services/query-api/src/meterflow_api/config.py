@@ -1,11 +1,13 @@
-"""Query API settings (env prefix API_; the database also from DATABASE_URL)."""
+"""Query API settings (env prefix API_; the database also from DATABASE_URL; any variable also as
+``<NAME>_FILE``, the path of a file holding it)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from meterflow_kit.settings import SecretFilesEnv
 from pydantic import AliasChoices, BaseModel, Field, PostgresDsn, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from meterflow_api.auth.settings import AuthSettings
 from meterflow_api.edge.config import CorsSettings, LimitsSettings
@@ -39,8 +41,20 @@ class Settings(BaseSettings):
         env_prefix="API_", env_nested_delimiter="__", extra="ignore", populate_by_name=True
     )
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Any variable may come as <NAME>_FILE (a mounted secret), e.g. API_DATABASE_URL_FILE.
+        return init_settings, env_settings, SecretFilesEnv(settings_cls), dotenv_settings, file_secret_settings
+
     # No default: the DSN carries a password. `make` and the test fixtures pass the local one.
-    database_url: PostgresDsn = Field(validation_alias=AliasChoices("API_DATABASE_URL", "DATABASE_URL"))
+    database_url: PostgresDsn = Field(validation_alias=AliasChoices("API_DATABASE_URL", "DATABASE_URL"), repr=False)
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     workers: int = Field(1, ge=1, description="uvicorn worker processes (each has its own pool).")

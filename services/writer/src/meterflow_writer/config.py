@@ -15,8 +15,9 @@ class Settings(ServiceSettings):
 
     model_config = SettingsConfigDict(env_prefix="WRITER_")
 
-    # No default: the DSN carries a password. `make` and the test fixtures pass the local one.
-    database_url: PostgresDsn = Field(validation_alias=AliasChoices("WRITER_DATABASE_URL", "DATABASE_URL"))
+    # No default: the DSN carries a password. `make` and the test fixtures pass the local one. Left out of
+    # the settings' repr, so a logged or raised settings object never shows the password.
+    database_url: PostgresDsn = Field(validation_alias=AliasChoices("WRITER_DATABASE_URL", "DATABASE_URL"), repr=False)
     group_id: str = "meterflow-writer"
     readings_topic: str = READINGS.name
     dlq_topic: str = DLQ.name

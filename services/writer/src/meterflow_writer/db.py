@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 import asyncpg
 import structlog
@@ -27,6 +28,7 @@ from meterflow_writer.domain import (
 )
 from meterflow_writer.errors import DatabaseError, RowsRejected
 from meterflow_writer.pgcopy import COLUMNS, chunks, encode_rows
+from meterflow_writer.tenancy import Binding, bind_meters
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
@@ -205,12 +207,21 @@ class Database:
     async def _detect_aggregates(conn: Conn) -> tuple[str, ...]:
         if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')"):
             return ()
-        names = await conn.fetch(
-            "SELECT view_name FROM timescaledb_information.continuous_aggregates"
+        # TimescaleDB lets only the owner refresh; a least-privilege login (meterflow_ingest) owns none, and
+        # then the aggregates' refresh policies keep them (docs/security.md).
+        rows = await conn.fetch(
+            "SELECT view_name, pg_has_role(current_user, view_owner, 'USAGE') AS owned"
+            " FROM timescaledb_information.continuous_aggregates"
             " WHERE view_schema = current_schema() AND view_name = ANY($1::text[])",
             list(AGGREGATES),
         )
-        found = tuple(name for name in AGGREGATES if name in {row["view_name"] for row in names})
+        owned = {row["view_name"]: row["owned"] for row in rows}
+        if not all(owned.values()):
+            log.warning(
+                "not refreshing the aggregates this role does not own",
+                not_owned=sorted(n for n, mine in owned.items() if not mine),
+            )
+        found = tuple(name for name in AGGREGATES if owned.get(name))
         if found and not await conn.fetchval("SELECT to_regclass('readings_dirty_buckets') IS NOT NULL"):
             log.warning("continuous aggregates without readings_dirty_buckets: run the migrations; not refreshing")
             return ()
@@ -239,6 +250,7 @@ class Database:
         rows: Sequence[Row],
         payload: bytes | None = None,
         channels: Mapping[ChannelKey, ChannelInfo] | None = None,
+        bindings: Mapping[UUID, Binding] | None = None,
     ) -> WriteOutcome:
         """Load rows (unique keys) durably in one transaction; raise RowsRejected or DatabaseError.
         ``payload`` is the rows' binary COPY stream when the caller encoded it already (pgcopy); ``channels``
@@ -250,7 +262,8 @@ class Database:
         always), that costs a second pass over every row, so the optimistic path first COPYs the rows straight
         into readings: the primary key refuses the whole COPY at the first key that exists, and the batch then
         takes the upsert path. After such a conflict (a replay, a correction) the next batches upsert
-        directly, until one inserts every row again.
+        directly, until one inserts every row again. ``bindings`` (tenancy.bindings_of) assign the rows'
+        unowned meters to their source's tenant in the same transaction.
         """
         if self._pool is None:
             await self.connect()
@@ -260,12 +273,13 @@ class Database:
             except ValueError as error:
                 raise RowsRejected(f"rows cannot be stored: {error}") from error
         infos = channels if channels is not None else {}
+        owners = bindings if bindings is not None else {}
         if self._optimistic:
             try:
-                return await self._run(self._write_copy, rows, payload, infos)
+                return await self._run(self._write_copy, rows, payload, infos, owners)
             except asyncpg.UniqueViolationError:
                 self._optimistic = False
-        outcome = await self._run(self._write_upsert, rows, payload, infos)
+        outcome = await self._run(self._write_upsert, rows, payload, infos, owners)
         self._optimistic = self._optimistic_allowed and outcome.inserted == len(rows)
         return outcome
 
@@ -275,12 +289,15 @@ class Database:
         rows: Sequence[Row],
         payload: bytes,
         channels: Mapping[ChannelKey, ChannelInfo],
+        bindings: Mapping[UUID, Binding],
     ) -> WriteOutcome:
         assert self._pool is not None
         started = time.perf_counter()
         try:
             async with self._pool.acquire() as conn, conn.transaction():
                 outcome = await attempt(conn, rows, payload, channels)
+                bound = await bind_meters(conn, bindings)
+                outcome = replace(outcome, meters_assigned=bound.assigned, meters_owned_elsewhere=bound.owned_elsewhere)
         except asyncpg.UniqueViolationError as error:
             if attempt == self._write_copy:
                 raise  # a key exists: the caller takes the upsert path

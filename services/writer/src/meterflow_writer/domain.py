@@ -13,6 +13,8 @@ from uuid import UUID
 from meterflow_contracts import DeadLetter, DlqReason, ReadingBatch
 from meterflow_schema import ChannelKey, describe_obis
 
+from meterflow_writer.tenancy import Binding, bindings_of
+
 Row = tuple[UUID, str, datetime, float, str, datetime | None, int | None]
 """One row of the readings table: (muid, obis, ts, value, quality, source_modified, source_record); the last
 two are the row's source version (None: unknown, older than any version)."""
@@ -29,9 +31,17 @@ class WriteOutcome:
 
     inserted: int = 0
     changed: int = 0
+    # The source's tenant binding (tenancy.py): meters assigned now, and meters owned by another tenant.
+    meters_assigned: int = 0
+    meters_owned_elsewhere: int = 0
 
     def __add__(self, other: WriteOutcome) -> WriteOutcome:
-        return WriteOutcome(self.inserted + other.inserted, self.changed + other.changed)
+        return WriteOutcome(
+            self.inserted + other.inserted,
+            self.changed + other.changed,
+            self.meters_assigned + other.meters_assigned,
+            self.meters_owned_elsewhere + other.meters_owned_elsewhere,
+        )
 
 
 @dataclass(slots=True)
@@ -58,6 +68,7 @@ class PendingBatch:
     sealed: list[Row] | None = None
     payload: bytes | None = None
     channels: dict[ChannelKey, ChannelInfo] = field(default_factory=dict)
+    bindings: dict[UUID, Binding] = field(default_factory=dict)
 
     def seal(self, payload: Callable[[list[Row]], bytes | None]) -> list[Row]:
         """Fix the rows to write (unique keys) and their encoding, computed before the loader needs them."""
@@ -65,6 +76,7 @@ class PendingBatch:
             self.sealed = self.unique_rows()
             self.payload = payload(self.sealed)
             self.channels = channel_infos(self.messages)
+            self.bindings = bindings_of(self.messages)
         return self.sealed
 
     def add(self, batch: ReadingBatch, topic: str, partition: int, offset: int, now: float) -> None:

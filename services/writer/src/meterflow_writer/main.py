@@ -29,6 +29,7 @@ from meterflow_kit.dead_letters import DeadLetterProducer, invalid_message
 from meterflow_kit.lifecycle import first_of, install_stop_signals, sleep_or_stop
 from meterflow_kit.logs import configure_logging
 from meterflow_kit.ops import OpsServer
+from meterflow_kit.settings import env_or_file
 from meterflow_kit.topic_check import check_topics
 from meterflow_schema import migrate
 
@@ -47,6 +48,7 @@ from meterflow_writer.domain import (
 from meterflow_writer.errors import DatabaseError
 from meterflow_writer.kafka import readings_consumer
 from meterflow_writer.pgcopy import encode_rows
+from meterflow_writer.tenancy import bindings_for
 from meterflow_writer.validation import screen
 
 log = structlog.get_logger("meterflow.writer")
@@ -250,7 +252,9 @@ class Writer:
 
         async def write(part: Sequence[Row]) -> WriteOutcome:
             # The whole batch goes with the encoding made by the batcher; halves are encoded on demand.
-            return await self.db.write(part, batch.payload if part is rows else None, batch.channels)
+            whole = part is rows
+            bindings = batch.bindings if whole else bindings_for(part, batch.bindings)
+            return await self.db.write(part, batch.payload if whole else None, batch.channels, bindings)
 
         delays = backoff_delays(base=0.2, cap=self.settings.retry_max_s)
         while True:
@@ -321,6 +325,8 @@ class Writer:
         metrics.ROWS_WRITTEN.inc(rows - rejected)
         metrics.ROWS_INSERTED.inc(outcome.inserted)
         metrics.ROWS_CHANGED.inc(outcome.changed)
+        metrics.METERS_ASSIGNED.inc(outcome.meters_assigned)
+        metrics.METERS_OWNED_ELSEWHERE.inc(outcome.meters_owned_elsewhere)
         metrics.BATCH_ROWS.observe(rows)
         metrics.LAST_WRITE.set(time.time())
 
@@ -394,7 +400,8 @@ def cli() -> None:
     settings = Settings()  # database_url comes from the environment
     configure_logging("writer", settings.log_level)
     if args.command == "migrate":
-        asyncio.run(migrate(str(settings.database_url)))
+        # Migrations run as the owner, DATABASE_URL: WRITER_DATABASE_URL is the writer's login, without DDL.
+        asyncio.run(migrate(env_or_file("DATABASE_URL") or str(settings.database_url)))
         return
     asyncio.run(serve(settings))
 

@@ -11,6 +11,13 @@ ROWS_INSERTED = Counter("meterflow_writer_rows_inserted_total", "Readings that w
 ROWS_CHANGED = Counter(
     "meterflow_writer_rows_changed_total", "Stored readings whose value or quality changed (a newer source version)."
 )
+METERS_ASSIGNED = Counter(
+    "meterflow_writer_meters_assigned_total", "Unowned meters assigned to the tenant their source is bound to."
+)
+METERS_OWNED_ELSEWHERE = Counter(
+    "meterflow_writer_meters_owned_elsewhere_total",
+    "Meters of a bound source that already belong to another tenant (kept there; never reassigned), per batch.",
+)
 DLQ_ROWS = Counter(
     "meterflow_writer_dlq_rows_total", "Readings rejected (boundary check or database), sent to the DLQ."
 )

@@ -26,8 +26,8 @@ from integration.api.browser.pages import (
     PageErrors,
     Screenshot,
 )
-from meterflow_harness.paths import BIN
 from meterflow_harness.api_keys import admin_key
+from meterflow_harness.paths import BIN
 from meterflow_harness.ports import free_port
 from meterflow_harness.processes import ServiceProcess, service_env
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright

@@ -1,4 +1,5 @@
-"""The `meterflow` developer CLI: demo data, topics, database migrations, OBIS decoding, tenants and API keys.
+"""The `meterflow` developer CLI: demo data, topics, database migrations, OBIS decoding, tenants and API keys,
+sites, meter erasure, the exploration report.
 
 Examples: ``meterflow demo-data --meters 20 --bucket meterflow-raw``,
 ``meterflow topics create``, ``meterflow db migrate``, ``meterflow obis decode 0100011D00FF 1.8.0``,
@@ -13,7 +14,17 @@ import sys
 
 from meterflow_kit.logs import configure_logging
 
-from meterflow_cli import db_cmd, demo_cmd, explore_cmd, keys_cmd, obis_cmd, sites_cmd, tenants_cmd, topics_cmd
+from meterflow_cli import (
+    db_cmd,
+    demo_cmd,
+    explore_cmd,
+    keys_cmd,
+    meters_cmd,
+    obis_cmd,
+    sites_cmd,
+    tenants_cmd,
+    topics_cmd,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     keys_cmd.add_parser(sub)
     explore_cmd.add_parser(sub)
     sites_cmd.add_parser(sub)
+    meters_cmd.add_parser(sub)
     return parser
 
 

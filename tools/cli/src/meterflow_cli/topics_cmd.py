@@ -11,7 +11,7 @@ import os
 import structlog
 from meterflow_contracts import ALL_TOPICS
 from meterflow_contracts.admin import TopicCreationError, create_topics
-from meterflow_kit.settings import shared_durability
+from meterflow_kit.settings import shared_durability, shared_kafka_settings
 
 log = structlog.get_logger("meterflow.cli")
 
@@ -35,7 +35,16 @@ def run_create(args: argparse.Namespace) -> int:
     flags = {"replication_factor": args.replication_factor, "min_insync_replicas": args.min_insync_replicas}
     durability = shared_durability().model_copy(update={k: v for k, v in flags.items() if v is not None})
     try:
-        created = asyncio.run(create_topics(args.bootstrap, ALL_TOPICS, suffix=args.suffix, durability=durability))
+        kafka = shared_kafka_settings(args.bootstrap)  # SASL/TLS from KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_*, ...
+        created = asyncio.run(
+            create_topics(
+                args.bootstrap,
+                ALL_TOPICS,
+                suffix=args.suffix,
+                durability=durability,
+                client_options=kafka.client_options(),
+            )
+        )
     except TopicCreationError as error:
         log.error(
             "the broker refused to create topics",

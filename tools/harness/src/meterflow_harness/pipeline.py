@@ -1,5 +1,6 @@
 """The pipeline of one test or benchmark run: its own topics (the declared ones with a suffix), and the
-poller, normalizer, writer and API as real processes on those topics, its database and its bucket."""
+poller, normalizer, writer and API as real processes on those topics, its database and its bucket. The
+writer and the API connect with their least-privilege logins (roles.py), not the owner's DSN."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from meterflow_harness.metrics import metric_value
 from meterflow_harness.paths import BIN
 from meterflow_harness.ports import free_port
 from meterflow_harness.processes import ServiceProcess, service_env
+from meterflow_harness.roles import API, WRITER, as_login
 from meterflow_harness.servers import LOCAL_CREDENTIALS, Servers
 
 # Upstream first: stopping in this order leaves nothing half-way.
@@ -107,6 +109,8 @@ class Pipeline:
 
     def writer(self, name: str = "writer", **env: str) -> ServiceProcess:
         settings = {
+            # The least-privilege login (migration 0009): the run proves the writer needs no more.
+            "WRITER_DATABASE_URL": as_login(self.dsn, WRITER),
             "WRITER_GROUP_ID": f"writer{self.topics.suffix}",
             "WRITER_READINGS_TOPIC": self.topics.readings,
             "WRITER_DLQ_TOPIC": self.topics.dlq,
@@ -115,7 +119,7 @@ class Pipeline:
         return self.service(name, "WRITER_OPS_PORT", settings)
 
     def api(self, name: str = "api", **env: str) -> ServiceProcess:
-        return self.service(name, "API_PORT", {"API_DATABASE_URL": self.dsn, **env})
+        return self.service(name, "API_PORT", {"API_DATABASE_URL": as_login(self.dsn, API), **env})
 
     def start(self, service: ServiceProcess) -> ServiceProcess:
         self.services[service.name] = service

@@ -7,6 +7,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from meterflow_harness.roles import ensure_service_logins
+
 
 def with_database(dsn: str, database: str) -> str:
     """``dsn`` pointing at ``database`` (its query string kept)."""
@@ -23,7 +25,9 @@ async def as_admin(admin_dsn: str, statement: str) -> None:
 
 
 async def create_database(admin_dsn: str, name: str) -> str:
-    """Create the empty database ``name``; returns its DSN."""
+    """Create the empty database ``name``; returns its DSN (the admin's role: it owns the database and
+    migrates it). The services' logins (roles.py) are made sure of, for the pipeline's writer and API."""
+    await ensure_service_logins(admin_dsn)
     await as_admin(admin_dsn, f'CREATE DATABASE "{name}"')
     return with_database(admin_dsn, name)
 

@@ -1,15 +1,18 @@
 """The real servers a run talks to: their endpoints (from MF_KAFKA_BOOTSTRAP, MF_PG_ADMIN_DSN and
 MF_S3_ENDPOINT, else the local defaults), the native ones started and stopped with the project's scripts
-(infra/*), and a TimescaleDB (PGlite) server of a caller's own."""
+(infra/*), and a TimescaleDB (PGlite) server or a SASL/SCRAM Kafka broker of a caller's own."""
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -112,4 +115,50 @@ def pglite_server(name: str) -> Iterator[str]:
         yield f"postgresql://postgres:postgres@127.0.0.1:{port}/postgres"
     finally:
         subprocess.run(["bash", script, "stop"], env=env, check=False, timeout=60)
+        shutil.rmtree(state, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class SaslBroker:
+    """A broker that authenticates with SCRAM-SHA-512: where it listens and its one user."""
+
+    bootstrap: str
+    username: str
+    password_file: Path
+
+    def client_env(self) -> dict[str, str]:
+        """The shared variables that make every service and the CLI log in to it."""
+        return {
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+            "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+            "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+            "KAFKA_SASL_USERNAME": self.username,
+            "KAFKA_SASL_PASSWORD_FILE": str(self.password_file),
+        }
+
+
+@contextmanager
+def kafka_sasl_server() -> Iterator[SaslBroker]:
+    """A Kafka broker of the caller's own (infra/kafka/kafka.sh with its own state folder and free ports)
+    whose clients must log in with SASL/SCRAM-SHA-512; stopped and deleted afterwards."""
+    state = Path(tempfile.mkdtemp(prefix="meterflow-kafka-sasl-"))
+    password_file = state / "scram-password"
+    password_file.write_text(secrets.token_urlsafe(24))
+    sasl_port = free_port()
+    env = {
+        **os.environ,
+        "KAFKA_STATE_DIR": str(state),
+        "KAFKA_PORT": str(free_port()),
+        "KAFKA_CONTROLLER_PORT": str(free_port()),
+        "KAFKA_SASL_PORT": str(sasl_port),
+        "KAFKA_SCRAM_USER": "meterflow",
+        "KAFKA_SCRAM_PASSWORD_FILE": str(password_file),
+        "KAFKA_HEAP_OPTS": "-Xmx256m -Xms256m",
+    }
+    script = str(REPO / "infra" / "kafka" / "kafka.sh")
+    subprocess.run(["bash", script, "start"], env=env, cwd=REPO, check=True, timeout=300)
+    try:
+        yield SaslBroker(f"127.0.0.1:{sasl_port}", "meterflow", password_file)
+    finally:
+        subprocess.run(["bash", script, "stop"], env=env, cwd=REPO, check=False, timeout=120)
         shutil.rmtree(state, ignore_errors=True)

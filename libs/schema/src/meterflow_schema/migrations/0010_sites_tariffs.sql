@@ -55,3 +55,6 @@ CREATE TABLE IF NOT EXISTS tariff_versions (
     bands             jsonb   NOT NULL CONSTRAINT tariff_versions_bands_array CHECK (jsonb_typeof(bands) = 'array'),
     PRIMARY KEY (tariff, valid_from)
 );
+
+-- The query API reads sites and tariffs (0009's roles); the CLI writes them as the owner.
+GRANT SELECT ON sites, site_channels, tariffs, tariff_versions TO meterflow_reader;
