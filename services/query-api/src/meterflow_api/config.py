@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, PostgresDsn
+from pydantic import AliasChoices, BaseModel, Field, PostgresDsn
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+class InsightsSettings(BaseModel):
+    """API_INSIGHTS__*: defaults of day types, insights and HTTP caching."""
+
+    holiday_region: str = Field(
+        "CH-ZH",
+        description=(
+            "Country and optional subdivision (ISO 3166, e.g. CH, CH-ZH, DE-BY) whose public holidays "
+            "day_type=holiday means when a request does not pass holidays=."
+        ),
+    )
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="API_", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_prefix="API_", env_nested_delimiter="__", extra="ignore", populate_by_name=True
+    )
 
     # No default: the DSN carries a password. `make` and the test fixtures pass the local one.
     database_url: PostgresDsn = Field(validation_alias=AliasChoices("API_DATABASE_URL", "DATABASE_URL"))
@@ -52,3 +66,4 @@ class Settings(BaseSettings):
     )
     access_log: bool = Field(False, description="Log every request (metrics cover the rest).")
     log_level: str = "INFO"
+    insights: InsightsSettings = Field(default_factory=InsightsSettings)

@@ -4,6 +4,8 @@
 - ``readings``: GET /v1/meters/{muid}/readings
 - ``series``: GET /v1/meters/{muid}/series (the work is in ``meterflow_api.series``)
 - ``analytics``: GET /v1/meters/{muid}/profile, /stats, /autocorrelation
+- ``insights``: GET /v1/meters/{muid}/insights, /overview (the work is in ``meterflow_api.insights``)
+- ``fleet``: GET /v1/fleet/series, /v1/fleet/top (the work is in ``meterflow_api.fleet``)
 - ``compatibility``: GET /meterdata/measurement (the source company's format)
 - ``common``: parameter declarations, documented error responses, per-meter parameter parsing
 
@@ -13,13 +15,17 @@ below). ``router`` holds every route in the order of the OpenAPI document.
 
 from fastapi import APIRouter
 
-from meterflow_api.routes import analytics, compatibility, meters, readings, series
+from meterflow_api.routes import analytics, compatibility, fleet, insights, meters, readings, series
 from meterflow_api.routing import LeanParamsRoute
 
 # The modules' routes as they are (not include_router(), which would build a copy of each).
 router = APIRouter(
     route_class=LeanParamsRoute,
-    routes=[route for module in (meters, readings, series, analytics, compatibility) for route in module.router.routes],
+    routes=[
+        route
+        for module in (meters, readings, series, analytics, insights, fleet, compatibility)
+        for route in module.router.routes
+    ],
 )
 
 __all__ = ["router"]

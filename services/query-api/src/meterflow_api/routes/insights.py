@@ -1,0 +1,97 @@
+"""A meter at a glance: GET /v1/meters/{muid}/insights and /overview (the work is in ``insights``).
+
+Tenancy: both resolve the meter through insights_db.scoped_channels with ``tenant=None`` (every tenant) in
+this branch; the principal's tenant is passed there once authentication is in place.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from meterflow_api import insights_db
+from meterflow_api.caching import conditional, etag_of
+from meterflow_api.domain import Problems
+from meterflow_api.insights import MeterRangeQuery, compute_insights, compute_overview
+from meterflow_api.render import json_response
+from meterflow_api.routes.common import (
+    EndParam,
+    MuidPath,
+    StartParam,
+    TzParam,
+    database,
+    must,
+    parse_meter_params,
+    responses,
+    settings,
+)
+from meterflow_api.routing import LeanParamsRoute
+from meterflow_api.schemas_insights import InsightsResponse, OverviewResponse
+
+router = APIRouter(route_class=LeanParamsRoute)
+
+
+def _query(muid: str, start: str | None, end: str | None, tz: str) -> MeterRangeQuery:
+    problems = Problems()
+    parsed = parse_meter_params(problems, muid, None, start, end, tz, muid_in="path")
+    problems.raise_if_any()
+    params = must(parsed)
+    return MeterRangeQuery(params.muid, params.start, params.end, params.zone, tenant=None)
+
+
+@router.get(
+    "/v1/meters/{muid}/insights",
+    response_model=InsightsResponse,
+    summary="Insights: base load, standby share, peak hours, weekday vs weekend, unusual days, PV window",
+    description=(
+        "Computed from the meter's active energy import channel (consumption) and export channel (PV window) "
+        "in [start, end) (default: the meter's data; at most 366 days), by clock hours and local days in tz. "
+        "base_load: the lowest mean energy per hour of the night hours 00:00-06:00, in kW; standby: base load "
+        "x hours with readings as a share of the consumption; peak_hours: the 3 hours of day with the highest "
+        "mean energy; weekday_weekend: mean energy per day and per hour of day on Monday-Friday vs "
+        "Saturday-Sunday; unusual_days: the 3 days farthest from the median hourly shape of their weekday "
+        "(robust z-score, unusual above 3.5); pv_window: first and last non-zero export interval per day. Each "
+        "comes with a sentence to show as is; what the channels cannot support is named in unavailable."
+    ),
+    responses=responses(),
+    tags=["insights"],
+)
+async def insights(
+    request: Request, muid: MuidPath, start: StartParam = None, end: EndParam = None, tz: TzParam = "UTC"
+) -> Response:
+    query = _query(muid, start, end, tz)
+    db = database(request)
+
+    async def build() -> Response:
+        return json_response(await compute_insights(db, query))
+
+    async with db.session() as session:
+        version = await insights_db.meter_version(session, query.muid)
+    return await conditional(request, etag_of(request, version), build)
+
+
+@router.get(
+    "/v1/meters/{muid}/overview",
+    response_model=OverviewResponse,
+    summary="Everything a dashboard shows of a meter in one call",
+    description=(
+        "For every channel of the meter: the stats of [start, end) (as GET /stats), the daily sums (as GET "
+        "/series?interval=1d) and the weekday x hour heatmap of mean interval values (as GET /profile); and "
+        "the insights (as GET /insights). Default range: the meter's data; at most 366 days."
+    ),
+    responses=responses(),
+    tags=["insights"],
+)
+async def overview(
+    request: Request, muid: MuidPath, start: StartParam = None, end: EndParam = None, tz: TzParam = "UTC"
+) -> Response:
+    query = _query(muid, start, end, tz)
+    db = database(request)
+    from_aggregates = settings(request).series_from_aggregates
+
+    async def build() -> Response:
+        return json_response(await compute_overview(db, query, from_aggregates=from_aggregates))
+
+    async with db.session() as session:
+        version = await insights_db.meter_version(session, query.muid)
+    return await conditional(request, etag_of(request, version), build)
