@@ -115,7 +115,7 @@ async def fleet_top(database: Database, query: FleetQuery, limit: int, *, from_a
         "end": shown(query.end, zone),
         "tz": zone.key,
         "meters": [
-            {"muid": row["muid"], "obis": obis_of[row["muid"]], "kwh": readable(row["kwh"]), "count": row["n"]}
+            {"muid": str(row["muid"]), "obis": obis_of[row["muid"]], "kwh": readable(row["kwh"]), "count": row["n"]}
             for row in rows
         ],
     }

@@ -16,6 +16,7 @@ from meterflow_api.domain import DEFAULT_STEP, Channel, shown
 from meterflow_api.domain.compare import comparison_range, differences
 from meterflow_api.domain.holidays import Region, dates_in_range
 from meterflow_api.domain.numbers import readable
+from meterflow_api.domain.statistics import expected_on_days
 
 COMPARED: Final = ("total", "mean", "base_load", "count", "coverage")
 
@@ -30,12 +31,13 @@ async def stats_figures(
     shown_hi: datetime | None,
     days: list[date] | None,
 ) -> dict[str, Any]:
-    """Total, mean, extremes, base load, peak hour and coverage of [lo, filter_hi); ``shown_hi`` is the end
-    reported (None: one interval after the last reading, when end was omitted)."""
+    """Total, mean, extremes, base load, peak hour and coverage of [lo, filter_hi) on the local ``days`` (None:
+    every day; expected then counts the intervals of those days only); ``shown_hi`` is the end reported
+    (None: one interval after the last reading, when end was omitted)."""
     result = await session.stats(muid, channel.obis, zone.key, lo, filter_hi, domain.BASE_LOAD_PERCENTILE, days)
     step = result.step or channel.interval or DEFAULT_STEP
     hi = shown_hi if shown_hi is not None else channel.last + step
-    expected = domain.expected_intervals(lo, hi, step)
+    expected = domain.expected_intervals(lo, hi, step) if days is None else expected_on_days(lo, hi, step, days, zone)
     return {
         "start": shown(lo, zone),
         "end": shown(hi, zone),

@@ -16,8 +16,8 @@ SIGNIFICANT_DIGITS: Final = 12
 
 
 def readable(value: float | None) -> float | None:
-    """``value`` rounded to 12 significant digits (None, 0, NaN and infinities as they are)."""
-    if value is None or value == 0 or not math.isfinite(value):
+    """``value`` rounded to 12 significant digits (None, integers, 0, NaN and infinities as they are)."""
+    if value is None or isinstance(value, int) or value == 0 or not math.isfinite(value):
         return value
     return float(f"{value:.{SIGNIFICANT_DIGITS}g}")
 

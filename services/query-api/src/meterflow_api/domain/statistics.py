@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
@@ -22,6 +22,16 @@ def expected_intervals(start: datetime, end: datetime, step: timedelta) -> int:
     if end <= start:
         return 0
     return math.ceil((end - start) / step)
+
+
+def expected_on_days(start: datetime, end: datetime, step: timedelta, days: Iterable[date], zone: ZoneInfo) -> int:
+    """Intervals of ``step`` in [start, end) that fall on the given local dates of ``zone`` (a day_type)."""
+    total = 0
+    for day in days:
+        lo = datetime.combine(day, time(), zone).astimezone(UTC)
+        hi = datetime.combine(day + timedelta(days=1), time(), zone).astimezone(UTC)
+        total += expected_intervals(max(lo, start), min(hi, end), step)
+    return total
 
 
 def coverage(count: int, expected: int) -> float | None:
