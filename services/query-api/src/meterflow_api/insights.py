@@ -93,7 +93,7 @@ def _why_not(name: str) -> str:
         "standby": "no consumption in the range",
         "peak_hours": "no readings in the range",
         "weekday_weekend": "the range lacks either weekdays or weekend days with readings",
-        "unusual_days": "fewer than 3 days, or all days equally far from their weekday's usual shape",
+        "unusual_days": "fewer than 3 days, or every day exactly its weekday's usual shape",
     }[name]
 
 

@@ -67,12 +67,13 @@ def _holidays_of_year(region: Region, year: int) -> dict[date, str]:
 
 def public_holidays(region: Region, first: date, last: date) -> dict[date, str]:
     """The region's public holidays from ``first`` to ``last`` (inclusive), with their names."""
-    return {
+    found = {
         day: name
         for year in range(first.year, last.year + 1)
         for day, name in _holidays_of_year(region, year).items()
         if first <= day <= last
     }
+    return dict(sorted(found.items()))
 
 
 def is_holiday(region: Region, day: date) -> bool:

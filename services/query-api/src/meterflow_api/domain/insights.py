@@ -11,7 +11,8 @@ them with pandas from the source files):
 - unusual days: each day's 24 hourly values against the hour-by-hour median of the days of its weekday;
   the distance is the sum of the absolute differences; a day's robust z-score is
   0.6745 x (distance - median distance) / median absolute deviation of the distances (Iglewicz and
-  Hoaglin); the three days with the highest score, flagged unusual above 3.5;
+  Hoaglin; where that deviation is 0, their fallback with the mean absolute deviation, see
+  robust_z_scores); the three days with the highest score, flagged unusual above 3.5;
 - PV window (export channel): per local day, the start of the first and the end of the last interval with
   a non-zero value; the earliest start and the latest end over the period.
 """
@@ -151,13 +152,10 @@ def unusual_days(hours: Sequence[HourEnergy]) -> dict[str, Any] | None:
     distances = {day: _distance(shape, usual[day.weekday()]) for day, shape in shapes.items()}
     if len(distances) < 3:
         return None
-    centre = statistics.median(distances.values())
-    spread = statistics.median(abs(d - centre) for d in distances.values())
-    if spread == 0:
+    scores = robust_z_scores(distances)
+    if scores is None:
         return None
-    scored = sorted(
-        ((0.6745 * (d - centre) / spread, day) for day, d in distances.items()), key=lambda i: (-i[0], i[1])
-    )
+    scored = sorted(((z, day) for day, z in scores.items()), key=lambda i: (-i[0], i[1]))
     top = scored[:UNUSUAL_DAYS]
     listed = [
         {
@@ -178,6 +176,20 @@ def unusual_days(hours: Sequence[HourEnergy]) -> dict[str, Any] | None:
             f"(robust z-score {z:.1f}{', unusual' if z > UNUSUAL_Z else ''})."
         ),
     }
+
+
+def robust_z_scores(values: dict[date, float]) -> dict[date, float] | None:
+    """0.6745 x (x - median) / MAD; where the MAD is 0 (most values equal), (x - median) / (1.253314 x mean
+    absolute deviation), as Iglewicz and Hoaglin's fallback; None when every value is the median."""
+    centre = statistics.median(values.values())
+    deviations = [abs(v - centre) for v in values.values()]
+    spread = statistics.median(deviations)
+    if spread > 0:
+        return {key: 0.6745 * (v - centre) / spread for key, v in values.items()}
+    mean_deviation = sum(deviations) / len(deviations)
+    if mean_deviation == 0:
+        return None
+    return {key: (v - centre) / (1.253314 * mean_deviation) for key, v in values.items()}
 
 
 def _median_shape(shapes: Sequence[Sequence[float | None]]) -> list[float | None]:
