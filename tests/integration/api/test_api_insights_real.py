@@ -273,6 +273,18 @@ async def test_consumption_insights_match_pandas(api: httpx.AsyncClient, source_
         assert found[name]["sentence"].endswith(".")
 
 
+async def test_insights_agree_from_the_rollup_and_the_raw_rows(
+    api: httpx.AsyncClient, raw_api: httpx.AsyncClient
+) -> None:
+    params = {"tz": ZURICH, "start": "2023-02-01", "end": "2023-03-01"}
+    rolled = (await get_json(api, f"/v1/meters/{IMPORT_MUID}/insights", **params))["insights"]
+    raw = (await get_json(raw_api, f"/v1/meters/{IMPORT_MUID}/insights", **params))["insights"]
+    assert rolled.keys() == raw.keys()
+    assert rolled["base_load"]["kw"] == pytest.approx(raw["base_load"]["kw"], rel=1e-11)
+    assert rolled["peak_hours"]["hours"] == raw["peak_hours"]["hours"]
+    assert [d["date"] for d in rolled["unusual_days"]["days"]] == [d["date"] for d in raw["unusual_days"]["days"]]
+
+
 async def test_pv_window_matches_pandas(api: httpx.AsyncClient, source_file: FileOf) -> None:
     body = await get_json(api, f"/v1/meters/{EXPORT_MUID}/insights", tz=ZURICH)
     found = body["insights"]
@@ -305,7 +317,8 @@ async def test_overview_repeats_the_single_routes(api: httpx.AsyncClient) -> Non
     series = await get_json(api, f"/v1/meters/{IMPORT_MUID}/series", interval="1d", **params)
     assert channel["daily"] == series["points"]
     profile = await get_json(api, f"/v1/meters/{IMPORT_MUID}/profile", **params)
-    assert channel["heatmap"] == profile["weekday_hour"]
+    for row, expected in zip(channel["heatmap"], profile["weekday_hour"], strict=True):
+        assert row == pytest.approx(expected, rel=1e-11)  # from the hourly rollup there, the raw rows here
     insights = await get_json(api, f"/v1/meters/{IMPORT_MUID}/insights", **params)
     assert body["insights"] == insights["insights"]
     assert "cost" not in body

@@ -16,6 +16,7 @@ from meterflow_api import domain, insights_db
 from meterflow_api.db import Database, Session
 from meterflow_api.domain import DEFAULT_STEP, INTERVALS, Channel, shown
 from meterflow_api.domain import insights as rules
+from meterflow_api.domain.statistics import whole_hour_offsets
 from meterflow_api.series import SeriesQuery, channel_series
 from meterflow_api.stats import stats_figures
 
@@ -48,10 +49,25 @@ async def _channels(session: Session, query: MeterRangeQuery) -> list[Channel]:
     return [s.channel for s in await insights_db.scoped_channels(session, query.tenant, query.muid)]
 
 
+async def _rollup_allowed(
+    database: Database, session: Session, zone: ZoneInfo, lo: datetime, hi: datetime, from_aggregates: bool
+) -> bool:
+    return from_aggregates and whole_hour_offsets(lo, hi, zone) and await database.uses_hourly_rollup(session)
+
+
 async def insights_of(
-    session: Session, muid: uuid.UUID, channels: list[Channel], zone: ZoneInfo, lo: datetime, hi: datetime
+    session: Session,
+    muid: uuid.UUID,
+    channels: list[Channel],
+    zone: ZoneInfo,
+    lo: datetime,
+    hi: datetime,
+    *,
+    from_rollup: bool,
+    known_hours: dict[str, list[rules.HourEnergy]] | None = None,
 ) -> dict[str, Any]:
-    """Every insight the meter's channels support in [lo, hi); the others named in ``unavailable``."""
+    """Every insight the meter's channels support in [lo, hi); the others named in ``unavailable``.
+    ``known_hours``: energy per clock hour already fetched, by OBIS code."""
     consumption, export = _pick(channels, "import"), _pick(channels, "export")
     found: dict[str, Any] = {}
     unavailable: dict[str, str] = {}
@@ -59,7 +75,11 @@ async def insights_of(
     if consumption is None:
         unavailable.update(dict.fromkeys(consumption_names, "the meter has no active energy import channel"))
     else:
-        hours = await insights_db.hourly_energy(session, muid, consumption.obis, zone.key, lo, hi)
+        hours = (known_hours or {}).get(consumption.obis)
+        if hours is None:
+            hours = await insights_db.hourly_energy(
+                session, muid, consumption.obis, zone.key, lo, hi, from_rollup=from_rollup
+            )
         base = rules.base_load(hours)
         found["base_load"] = base
         found["standby"] = None if base is None else rules.standby(hours, base["kw"])
@@ -97,11 +117,12 @@ def _why_not(name: str) -> str:
     }[name]
 
 
-async def compute_insights(database: Database, query: MeterRangeQuery) -> dict[str, Any]:
+async def compute_insights(database: Database, query: MeterRangeQuery, *, from_aggregates: bool) -> dict[str, Any]:
     async with database.session() as session:
         channels = await _channels(session, query)
         lo, hi = meter_range(query, channels, "insights")
-        body = await insights_of(session, query.muid, channels, query.zone, lo, hi)
+        from_rollup = await _rollup_allowed(database, session, query.zone, lo, hi, from_aggregates)
+        body = await insights_of(session, query.muid, channels, query.zone, lo, hi, from_rollup=from_rollup)
     return {
         "muid": query.muid,
         "tz": query.zone.key,
@@ -112,16 +133,22 @@ async def compute_insights(database: Database, query: MeterRangeQuery) -> dict[s
 
 
 async def compute_overview(database: Database, query: MeterRangeQuery, *, from_aggregates: bool) -> dict[str, Any]:
-    """Stats, daily series and heatmap of every channel, and the insights, over one range."""
+    """Stats, daily series and heatmap of every channel, and the insights, over one range. The energy per
+    clock hour of each channel is fetched once and serves its heatmap and the insights."""
     async with database.session() as session:
         channels = await _channels(session, query)
         lo, hi = meter_range(query, channels, "overview")
+        from_rollup = await _rollup_allowed(database, session, query.zone, lo, hi, from_aggregates)
         daily = SeriesQuery(query.muid, None, lo, hi, INTERVALS["1d"], "sum", query.zone)
         shown_channels = []
+        hours_by_obis: dict[str, list[rules.HourEnergy]] = {}
         for channel in channels:
             figures = await stats_figures(session, query.muid, channel, query.zone, lo, hi, hi, None)
             series = await channel_series(database, session, daily, channel, from_aggregates)
-            profile = domain.assemble_profile(await session.profile(query.muid, channel.obis, query.zone.key, lo, hi))
+            hours = await insights_db.hourly_energy(
+                session, query.muid, channel.obis, query.zone.key, lo, hi, from_rollup=from_rollup
+            )
+            hours_by_obis[channel.obis] = hours
             shown_channels.append(
                 {
                     "obis": channel.obis,
@@ -130,10 +157,12 @@ async def compute_overview(database: Database, query: MeterRangeQuery, *, from_a
                     "unit": channel.unit,
                     "stats": figures,
                     "daily": [{"start": p[0], "end": p[1], "value": p[2], "count": p[3]} for p in series.points],
-                    "heatmap": profile.weekday_hour,
+                    "heatmap": rules.heatmap(hours),
                 }
             )
-        found = await insights_of(session, query.muid, channels, query.zone, lo, hi)
+        found = await insights_of(
+            session, query.muid, channels, query.zone, lo, hi, from_rollup=from_rollup, known_hours=hours_by_obis
+        )
     return {
         "muid": query.muid,
         "tz": query.zone.key,

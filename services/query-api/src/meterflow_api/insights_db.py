@@ -61,11 +61,13 @@ async def meters_version(session: Session, muids: Sequence[uuid.UUID]) -> tuple[
 
 
 async def hourly_energy(
-    session: Session, muid: uuid.UUID, obis: str, zone: str, start: datetime, end: datetime
+    session: Session, muid: uuid.UUID, obis: str, zone: str, start: datetime, end: datetime, *, from_rollup: bool
 ) -> list[HourEnergy]:
-    rows = await session.conn.fetch(sql_insights.HOURLY_ENERGY, muid, obis, zone, start, end)
-    tz = ZoneInfo(zone)
-    return [HourEnergy(row["h"].astimezone(tz).replace(tzinfo=None), row["kwh"]) for row in rows]
+    """Energy per clock hour of ``zone``: from the hourly rollup when the caller found the zone's clock hours
+    to be UTC hours over [start, end) (statistics.whole_hour_offsets), else from the raw rows."""
+    query = sql_insights.HOURLY_ENERGY_FROM_ROLLUP if from_rollup else sql_insights.HOURLY_ENERGY
+    rows = await session.conn.fetch(query, muid, obis, zone, start, end)
+    return [HourEnergy(local, kwh, n) for local, kwh, n in rows]
 
 
 async def export_days(

@@ -25,12 +25,20 @@ WHERE ($2::uuid IS NULL OR c.muid = $2)
 ORDER BY c.muid, c.obis
 """
 
-# Energy per clock hour of the zone ($3): date_trunc in the zone keeps both 02:00 hours of an autumn DST day.
+# Energy and readings per clock hour of the zone ($3), by its local start (naive wall clock): date_trunc in
+# the zone keeps both 02:00 hours of an autumn DST day apart (ordered by instant). From the rollup when the
+# zone's clock hours are UTC hours (whole-hour offsets).
 HOURLY_ENERGY = """
-SELECT date_trunc('hour', ts, $3) AS h, sum(value) AS kwh
+SELECT date_trunc('hour', ts, $3) AT TIME ZONE $3 AS l, sum(value) AS kwh, count(*) AS n
 FROM readings
 WHERE muid = $1 AND obis = $2 AND ts >= $4 AND ts < $5
-GROUP BY 1 ORDER BY 1
+GROUP BY date_trunc('hour', ts, $3) ORDER BY date_trunc('hour', ts, $3)
+"""
+HOURLY_ENERGY_FROM_ROLLUP = """
+SELECT bucket AT TIME ZONE $3 AS l, total AS kwh, n
+FROM readings_hourly
+WHERE muid = $1 AND obis = $2 AND bucket >= $4 AND bucket < $5
+ORDER BY bucket
 """
 
 # Per local day of an export channel: the first and the last interval start with a non-zero value.

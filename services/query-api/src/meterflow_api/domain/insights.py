@@ -42,6 +42,7 @@ class HourEnergy:
 
     local: datetime
     kwh: float
+    readings: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +138,20 @@ def day_shapes(hours: Sequence[HourEnergy]) -> dict[date, list[float | None]]:
         shape = shapes.setdefault(hour.local.date(), [None] * 24)
         shape[hour.local.hour] = (shape[hour.local.hour] or 0.0) + hour.kwh
     return dict(sorted(shapes.items()))
+
+
+def heatmap(hours: Sequence[HourEnergy]) -> list[list[float | None]]:
+    """Mean interval value per weekday (Monday first) and hour of day: the profile's weekday_hour."""
+    sums = [[0.0] * 24 for _ in range(7)]
+    counts = [[0] * 24 for _ in range(7)]
+    for hour in hours:
+        weekday, clock = hour.local.weekday(), hour.local.hour
+        sums[weekday][clock] += hour.kwh
+        counts[weekday][clock] += hour.readings
+    return [
+        [readable(total / n) if n else None for total, n in zip(row, row_counts, strict=True)]
+        for row, row_counts in zip(sums, counts, strict=True)
+    ]
 
 
 def _distance(shape: Sequence[float | None], usual: Sequence[float | None]) -> float:

@@ -61,9 +61,10 @@ async def insights(
 ) -> Response:
     query = _query(muid, start, end, tz)
     db = database(request)
+    from_aggregates = settings(request).series_from_aggregates
 
     async def build() -> Response:
-        return json_response(await compute_insights(db, query))
+        return json_response(await compute_insights(db, query, from_aggregates=from_aggregates))
 
     async with db.session() as session:
         version = await insights_db.meter_version(session, query.muid)
