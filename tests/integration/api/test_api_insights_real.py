@@ -157,7 +157,7 @@ async def test_day_type_keeps_the_local_days(
     api: httpx.AsyncClient, raw_api: httpx.AsyncClient, source_file: FileOf, day_type: str
 ) -> None:
     frame = decimals(source_file, IMPORT_MUID)
-    weekend = frame["local"].dt.dayofweek >= 5
+    weekend = frame["local"].dt.day_of_week >= 5
     kept = frame[weekend if day_type == "weekend" else ~weekend]
     params = {"tz": ZURICH, "day_type": day_type, "start": "2023-02-01", "end": "2023-03-01"}
     stats = await get_json(api, f"/v1/meters/{IMPORT_MUID}/stats", **params)
@@ -191,7 +191,7 @@ async def test_no_holiday_in_february_in_zurich(api: httpx.AsyncClient) -> None:
 
 async def test_patterns_match_pandas(api: httpx.AsyncClient, raw_api: httpx.AsyncClient, source_file: FileOf) -> None:
     hours = hourly(floats(source_file, IMPORT_MUID))
-    frame = pd.DataFrame({"v": hours.values, "weekday": hours.index.dayofweek, "hour": hours.index.hour})
+    frame = pd.DataFrame({"v": hours.values, "weekday": hours.index.day_of_week, "hour": hours.index.hour})
     for client in (api, raw_api):
         body = await get_json(
             client,
@@ -253,7 +253,7 @@ async def test_consumption_insights_match_pandas(api: httpx.AsyncClient, source_
     assert shapes["weekday_kwh_per_day"] == pytest.approx(daily[~weekend].mean(), rel=REL)
     assert shapes["weekend_kwh_per_day"] == pytest.approx(daily[weekend].mean(), rel=REL)
     assert shapes["ratio"] == pytest.approx(daily[weekend].mean() / daily[~weekend].mean(), rel=REL)
-    weekday_shape = hours[hours.index.dayofweek < 5].groupby(hours[hours.index.dayofweek < 5].index.hour).mean()
+    weekday_shape = hours[hours.index.day_of_week < 5].groupby(hours[hours.index.day_of_week < 5].index.hour).mean()
     assert shapes["weekday_shape"] == pytest.approx(list(weekday_shape.values), rel=REL)
 
     grid = pd.DataFrame({"v": hours.values, "day": hours.index.date, "hour": hours.index.hour}).pivot_table(

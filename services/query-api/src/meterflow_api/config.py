@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, BaseModel, Field, PostgresDsn
+from pydantic import AliasChoices, BaseModel, Field, PostgresDsn, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from meterflow_api.domain.holidays import parse_region
 
 
 class InsightsSettings(BaseModel):
@@ -16,6 +18,11 @@ class InsightsSettings(BaseModel):
             "day_type=holiday means when a request does not pass holidays=."
         ),
     )
+
+    @field_validator("holiday_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        return parse_region(value).code
 
 
 class Settings(BaseSettings):

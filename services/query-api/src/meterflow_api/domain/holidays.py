@@ -40,10 +40,17 @@ class Region:
         return self.country if self.subdivision is None else f"{self.country}-{self.subdivision}"
 
 
+@functools.lru_cache(maxsize=1)
+def _supported() -> dict[str, list[str]]:
+    # Cached: the package builds this table anew on every call (about 5 ms).
+    return dict(holidays_lib.list_supported_countries())
+
+
+@functools.lru_cache(maxsize=256)
 def parse_region(text: str) -> Region:
     """``CH`` or ``CH-ZH`` (ISO 3166-1 alpha-2, then an ISO 3166-2 subdivision the holidays package knows)."""
     country, _, subdivision = text.strip().upper().partition("-")
-    supported = holidays_lib.list_supported_countries()
+    supported = _supported()
     if country not in supported:
         raise ParamError(f"unknown holiday country {quoted(text)}: use an ISO 3166 code such as CH or CH-ZH")
     if subdivision and subdivision not in supported[country]:
