@@ -372,6 +372,8 @@ async def test_compare_with_the_previous_week(api: httpx.AsyncClient, source_fil
 @pytest.mark.parametrize(
     "path",
     [
+        f"/v1/meters/{IMPORT_MUID}/series?tz=Europe/Zurich",
+        f"/v1/meters/{IMPORT_MUID}/series?format=csv",
         f"/v1/meters/{IMPORT_MUID}/stats?tz=Europe/Zurich",
         f"/v1/meters/{IMPORT_MUID}/profile",
         f"/v1/meters/{IMPORT_MUID}/insights",

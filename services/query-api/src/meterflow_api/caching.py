@@ -4,9 +4,11 @@ A response for a period is the same until the writer stores new readings of the 
 about, and every write updates the channels rows it touches (count of readings, updated_at) in the same
 transaction. The ETag hashes those figures with the request's path and query, so it changes exactly when
 the answer may. ``Cache-Control: private, no-cache``: a client (never a shared cache: the answers depend
-on the caller's key) keeps the body and asks again with If-None-Match; the 304 costs one small query
-instead of the aggregates. The version is read before the answer is computed, so data arriving meanwhile
-can only make the stored ETag older than the body, never newer: the next request then fetches again.
+on the caller's key) keeps the body and asks again with If-None-Match; the 304 skips the aggregates. The
+version is read before the answer is computed, so data arriving meanwhile can only make the stored ETag
+older than the body, never newer: the next request then fetches again. (insights_db.meter_version takes a
+meter's version from the channel cache when it holds the meter: a write shows at most API_CHANNEL_CACHE_S
+late.)
 """
 
 from __future__ import annotations

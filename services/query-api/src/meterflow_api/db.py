@@ -218,8 +218,10 @@ class Session:
                 unit,
                 measurement,
                 None if interval_s is None else timedelta(seconds=interval_s),
+                readings,
+                updated_at,
             )
-            for obis, first, last, quantity, direction, unit, measurement, interval_s in rows
+            for obis, first, last, quantity, direction, unit, measurement, interval_s, readings, updated_at in rows
         ]
         self.channel_cache.put(muid, channels)
         return channels

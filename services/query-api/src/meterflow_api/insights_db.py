@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from meterflow_api import sql_insights
-from meterflow_api.db import Session
+from meterflow_api.db import Database, Session
 from meterflow_api.domain import Channel
 from meterflow_api.domain.insights import ExportDay, HourEnergy
 from meterflow_api.errors import NotFound
@@ -50,9 +50,15 @@ async def scoped_channels(session: Session, tenant: str | None, muid: uuid.UUID 
     return found
 
 
-async def meter_version(session: Session, muid: uuid.UUID) -> tuple[Any, ...]:
-    row = await session.conn.fetchrow(sql_insights.METER_VERSION, muid)
-    return tuple(row) if row is not None else ()
+async def meter_version(database: Database, muid: uuid.UUID) -> tuple[Any, ...]:
+    """What a meter's ETag derives from: per channel its readings count and last change, from the channel
+    cache (API_CHANNEL_CACHE_S) when it holds the meter, so a series request pays no extra query; a write
+    shows in the ETag at most that long after it is committed."""
+    channels = database.channel_cache.get(muid)
+    if channels is None:
+        async with database.session() as session:
+            channels = await session.channels(muid)
+    return tuple((c.obis, c.readings, c.updated_at) for c in channels)
 
 
 async def meters_version(session: Session, muids: Sequence[uuid.UUID]) -> tuple[Any, ...]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 # A meter's channels as the writer keeps them in the channels table (migration 0006): one row per channel.
 CHANNELS = """
-SELECT obis, first_ts, last_ts, quantity, direction, unit, measurement, interval_s
+SELECT obis, first_ts, last_ts, quantity, direction, unit, measurement, interval_s, readings, updated_at
 FROM channels
 WHERE muid = $1
 ORDER BY obis

@@ -7,10 +7,6 @@ Kept apart from sql.py so each stays short; the same rules hold: read the raw ``
 from __future__ import annotations
 
 # The versions an ETag is derived from: what the writer changes in channels with every batch it writes.
-METER_VERSION = """
-SELECT coalesce(sum(readings), 0)::bigint, max(updated_at), count(*)
-FROM channels WHERE muid = $1
-"""
 CHANNELS_VERSION = """
 SELECT coalesce(sum(readings), 0)::bigint, max(updated_at), count(*)
 FROM channels WHERE muid = ANY($1::uuid[])

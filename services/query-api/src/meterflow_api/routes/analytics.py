@@ -103,8 +103,7 @@ async def profile(
                 body["patterns"] = {"unit": channel.unit, **assemble_patterns(rows)}
         return json_response(body)
 
-    async with db.session() as session:
-        version = await insights_db.meter_version(session, params.muid)
+    version = await insights_db.meter_version(db, params.muid)
     return await conditional(request, etag_of(request, version), build)
 
 
@@ -182,8 +181,7 @@ async def stats(
                 )
         return json_response(body)
 
-    async with db.session() as session:
-        version = await insights_db.meter_version(session, params.muid)
+    version = await insights_db.meter_version(db, params.muid)
     return await conditional(request, etag_of(request, version), build)
 
 

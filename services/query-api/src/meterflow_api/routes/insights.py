@@ -66,8 +66,7 @@ async def insights(
     async def build() -> Response:
         return json_response(await compute_insights(db, query, from_aggregates=from_aggregates))
 
-    async with db.session() as session:
-        version = await insights_db.meter_version(session, query.muid)
+    version = await insights_db.meter_version(db, query.muid)
     return await conditional(request, etag_of(request, version), build)
 
 
@@ -93,6 +92,5 @@ async def overview(
     async def build() -> Response:
         return json_response(await compute_overview(db, query, from_aggregates=from_aggregates))
 
-    async with db.session() as session:
-        version = await insights_db.meter_version(session, query.muid)
+    version = await insights_db.meter_version(db, query.muid)
     return await conditional(request, etag_of(request, version), build)

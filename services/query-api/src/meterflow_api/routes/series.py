@@ -9,7 +9,8 @@ from fastapi import APIRouter, Query, Request
 from meterflow_obis import ObisCode
 from starlette.responses import Response
 
-from meterflow_api import domain
+from meterflow_api import domain, insights_db
+from meterflow_api.caching import conditional, etag_of
 from meterflow_api.domain import Problems
 from meterflow_api.render import csv_response, json_response
 from meterflow_api.routes.common import (
@@ -61,7 +62,7 @@ ObisListParam = Annotated[
         "local date in tz). Sums and means are rounded to 12 significant digits (no binary noise). csv: "
         "start,end,value,count rows (several channels: obis,start,end,value,count). "
         "Several channels answer {muid, interval, agg, tz, channels: [{obis, unit, quantity, direction, "
-        "points}]}."
+        "points}]}. ETag and 304 on If-None-Match."
     ),
     responses=responses("start,end,value,count\n2023-02-01T00:00:00+00:00,2023-02-02T00:00:00+00:00,1.8766,96\n"),
     tags=["analytics"],
@@ -100,14 +101,21 @@ async def series(
         day_filter.region,
     )
     from_aggregates = settings(request).series_from_aggregates
-    if len(codes) == 1:
-        result = await compute_series(database(request), query, from_aggregates=from_aggregates)
-    else:
+    db = database(request)
+
+    async def build() -> Response:
+        if len(codes) == 1:
+            return _single_response(query, await compute_series(db, query, from_aggregates=from_aggregates), fmt)
         wanted = [must(code) for code in several]
-        results = await compute_multi_series(database(request), query, wanted, from_aggregates=from_aggregates)
+        results = await compute_multi_series(db, query, wanted, from_aggregates=from_aggregates)
         if len(results) > 1 or len(codes) > 1:
             return _multi_response(query, results, fmt)
-        result = results[0]
+        return _single_response(query, results[0], fmt)
+
+    return await conditional(request, etag_of(request, await insights_db.meter_version(db, query.muid)), build)
+
+
+def _single_response(query: SeriesQuery, result: SeriesResult, fmt: str) -> Response:
     if fmt == "csv":
         return csv_response(["start", "end", "value", "count"], result.points, "series.csv")
     return json_response(
