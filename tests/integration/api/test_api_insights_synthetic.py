@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import httpx
 import pytest
 from meterflow_api.schemas import SeriesResponse, StatsResponse
@@ -269,3 +270,41 @@ async def test_a_new_reading_changes_the_etag(api: httpx.AsyncClient, database: 
     after = await api.get(path, headers={"If-None-Match": etag})
     assert after.status_code == 200 and after.headers["etag"] != etag
     assert after.json()["count"] == first.json()["count"] + 1
+
+
+async def test_scoped_channels_keep_to_the_tenant(api: httpx.AsyncClient, database: str) -> None:
+    """The one tenancy rule of the insight, overview and fleet routes (the routes pass None until the
+    principal is plugged in): a tenant sees its own meters only, None every meter."""
+    from meterflow_api.config import Settings
+    from meterflow_api.db import Database
+    from meterflow_api.errors import NotFound
+    from meterflow_api.insights_db import scoped_channels
+
+    conn = await asyncpg.connect(database)
+    try:
+        await conn.execute("INSERT INTO tenants (name) VALUES ('acme'), ('other') ON CONFLICT DO NOTHING")
+        await conn.execute(
+            "INSERT INTO meter_tenants (muid, tenant, assigned_by) VALUES ($1, 'acme', 'test') ON CONFLICT DO NOTHING",
+            uuid.UUID(MUID),
+        )
+    finally:
+        await conn.close()
+    settings = Settings(database_url=database)
+    db = await Database.connect(
+        str(settings.database_url),
+        min_size=1,
+        max_size=1,
+        acquire_timeout=5,
+        statement_timeout_ms=0,
+        statement_cache_size=0,
+    )
+    try:
+        async with db.session() as session:
+            assert {s.channel.obis for s in await scoped_channels(session, "acme")} == {IMPORT, EXPORT}
+            assert await scoped_channels(session, "other") == []
+            assert len(await scoped_channels(session, None)) >= 2
+            assert len(await scoped_channels(session, "acme", uuid.UUID(MUID))) == 2
+            with pytest.raises(NotFound):
+                await scoped_channels(session, "other", uuid.UUID(MUID))
+    finally:
+        await db.close()

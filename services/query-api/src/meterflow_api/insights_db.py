@@ -27,9 +27,16 @@ class ScopedChannel:
 
 
 async def scoped_channels(session: Session, tenant: str | None, muid: uuid.UUID | None = None) -> list[ScopedChannel]:
-    """The channels ``tenant`` may see (None: every tenant), of one meter when ``muid`` is given; a meter
-    the tenant does not own is unknown to it (404), as is a meter without readings."""
-    rows = await session.conn.fetch(sql_insights.SCOPED_CHANNELS, tenant, muid)
+    """The channels ``tenant`` may see (None: every tenant), of one meter when ``muid`` is given (then from
+    the channel cache); a meter the tenant does not own is unknown to it (404), as is a meter without
+    readings."""
+    if muid is not None:
+        owned = tenant is None or bool(await session.conn.fetchval(sql_insights.OWNS_METER, muid, tenant))
+        channels = await session.channels(muid) if owned else []
+        if not channels:
+            raise NotFound(f"unknown meter {muid}: no readings stored for it (GET /v1/meters lists the meters)")
+        return [ScopedChannel(muid, channel) for channel in channels]
+    rows = await session.conn.fetch(sql_insights.SCOPED_CHANNELS, tenant)
     found = [
         ScopedChannel(
             row["muid"],
@@ -45,8 +52,6 @@ async def scoped_channels(session: Session, tenant: str | None, muid: uuid.UUID 
         )
         for row in rows
     ]
-    if muid is not None and not found:
-        raise NotFound(f"unknown meter {muid}: no readings stored for it (GET /v1/meters lists the meters)")
     return found
 
 

@@ -12,14 +12,14 @@ SELECT coalesce(sum(readings), 0)::bigint, max(updated_at), count(*)
 FROM channels WHERE muid = ANY($1::uuid[])
 """
 
-# The channels a tenant may see ($1 NULL: every tenant), optionally of one meter ($2).
+# Every channel a tenant may see ($1 NULL: every tenant), and whether a tenant owns a meter.
 SCOPED_CHANNELS = """
 SELECT c.muid, c.obis, c.quantity, c.direction, c.unit, c.first_ts, c.last_ts, c.interval_s
 FROM channels c
-WHERE ($2::uuid IS NULL OR c.muid = $2)
-  AND ($1::text IS NULL OR EXISTS (SELECT 1 FROM meter_tenants t WHERE t.muid = c.muid AND t.tenant = $1))
+WHERE $1::text IS NULL OR EXISTS (SELECT 1 FROM meter_tenants t WHERE t.muid = c.muid AND t.tenant = $1)
 ORDER BY c.muid, c.obis
 """
+OWNS_METER = "SELECT EXISTS (SELECT 1 FROM meter_tenants WHERE muid = $1 AND tenant = $2)"
 
 # Energy and readings per clock hour of the zone ($3), by its local start (naive wall clock): date_trunc in
 # the zone keeps both 02:00 hours of an autumn DST day apart (ordered by instant). From the rollup when the
