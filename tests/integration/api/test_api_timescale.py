@@ -151,3 +151,28 @@ async def test_series_on_timescale(timescale: str, client_factory: ClientFactory
     assert profile.status_code == 200
     readings = (await api.get(f"/v1/meters/{MUID}/readings", params={"limit": 10})).json()
     assert len(readings["readings"]) == 10 and readings["next_cursor"]
+    await check_day_type_and_patterns(api)
+
+
+async def check_day_type_and_patterns(api: httpx.AsyncClient) -> None:
+    """day_type filters and hourly patterns summed from the continuous aggregate, against the fixture rows."""
+    zone = ZoneInfo("Europe/Zurich")
+    params = {"tz": "Europe/Zurich", "start": "2023-03-20", "end": "2023-04-03", "day_type": "weekend"}
+    series = (await api.get(f"/v1/meters/{MUID}/series", params={**params, "interval": "1d"})).json()
+    for point in series["points"]:
+        begin = datetime.fromisoformat(point["start"])
+        count, value = reference(begin, datetime.fromisoformat(point["end"]), "sum")
+        if begin.astimezone(zone).weekday() < 5:
+            count, value = 0, None
+        assert point["count"] == count and point["value"] == (None if value is None else pytest.approx(value))
+    patterns = (await api.get(f"/v1/meters/{MUID}/profile", params={**params, "patterns": "true"})).json()["patterns"]
+    hours: dict[datetime, float] = {}
+    for _, _, ts, value, _ in ROWS:
+        if ts.astimezone(zone).weekday() >= 5:
+            hour = ts.replace(minute=0)
+            hours[hour] = hours.get(hour, 0.0) + value
+    for hour_of_day, got in enumerate(patterns["by_hour"]):
+        values = [v for h, v in hours.items() if h.astimezone(zone).hour == hour_of_day]
+        assert got["n"] == len(values)
+        assert got["mean"] == pytest.approx(math.fsum(values) / len(values))
+        assert got["max"] == pytest.approx(max(values)) and got["min"] == pytest.approx(min(values))

@@ -10,6 +10,7 @@ from pydantic import AliasChoices, BaseModel, Field, PostgresDsn, field_validato
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from meterflow_api.auth.settings import AuthSettings
+from meterflow_api.domain.holidays import parse_region
 from meterflow_api.edge.config import CorsSettings, LimitsSettings
 
 
@@ -34,6 +35,23 @@ class TariffSettings(BaseModel):
 
             file_tariffs(path)  # raises TariffError, a ValueError: pydantic reports it as this setting's error
         return path
+
+
+class InsightsSettings(BaseModel):
+    """API_INSIGHTS__*: defaults of day types, insights and HTTP caching."""
+
+    holiday_region: str = Field(
+        "CH-ZH",
+        description=(
+            "Country and optional subdivision (ISO 3166, e.g. CH, CH-ZH, DE-BY) whose public holidays "
+            "day_type=holiday means when a request does not pass holidays=."
+        ),
+    )
+
+    @field_validator("holiday_region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        return parse_region(value).code
 
 
 class Settings(BaseSettings):
@@ -103,3 +121,4 @@ class Settings(BaseSettings):
         default_factory=LimitsSettings, description="API_LIMITS__*: rate limits and request caps."
     )
     tariffs: TariffSettings = Field(default_factory=TariffSettings)
+    insights: InsightsSettings = Field(default_factory=InsightsSettings)

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
 
 import asyncpg
@@ -227,8 +227,10 @@ class Session:
                 unit,
                 measurement,
                 None if interval_s is None else timedelta(seconds=interval_s),
+                readings,
+                updated_at,
             )
-            for obis, first, last, quantity, direction, unit, measurement, interval_s in rows
+            for obis, first, last, quantity, direction, unit, measurement, interval_s, readings, updated_at in rows
         ]
         self.channel_cache.put((muid, tenant), channels)
         return channels
@@ -252,12 +254,23 @@ class Session:
     ) -> list[asyncpg.Record]:
         return await self._fetch(sql.READINGS, muid, obis, start, end, limit)
 
-    async def series(self, muid: uuid.UUID, obis: str, plan: SeriesPlan) -> list[SeriesRow]:
-        """Every bucket of the plan, aggregated from the raw rows."""
+    async def series(
+        self, muid: uuid.UUID, obis: str, plan: SeriesPlan, days: list[date] | None = None
+    ) -> list[SeriesRow]:
+        """Every bucket of the plan, aggregated from the raw rows (of the local ``days`` only, unless None)."""
         interval = plan.interval
         if interval.fixed is not None:
             rows = await self._fetch(
-                sql.SERIES_FIXED, muid, obis, plan.first_utc, plan.last_utc, interval.fixed, plan.start, plan.end
+                sql.SERIES_FIXED,
+                muid,
+                obis,
+                plan.first_utc,
+                plan.last_utc,
+                interval.fixed,
+                plan.start,
+                plan.end,
+                days,
+                plan.zone.key,
             )
         else:
             rows = await self._fetch(
@@ -271,14 +284,15 @@ class Session:
                 plan.zone.key,
                 plan.start,
                 plan.end,
+                days,
             )
         return [SeriesRow(*row) for row in rows]
 
     async def series_from_hourly(
-        self, muid: uuid.UUID, obis: str, plan: SeriesPlan, edges: list[datetime]
+        self, muid: uuid.UUID, obis: str, plan: SeriesPlan, edges: list[datetime], days: list[date] | None = None
     ) -> list[SeriesRow]:
         """The same from the hourly rollup; ``edges`` (UTC, whole hours) bound the plan's buckets."""
-        rows = await self._fetch(sql.SERIES_FROM_HOURLY, muid, obis, edges, plan.start, plan.end)
+        rows = await self._fetch(sql.SERIES_FROM_HOURLY, muid, obis, edges, plan.start, plan.end, days, plan.zone.key)
         found = {row[0]: row for row in rows}
         series: list[SeriesRow] = []
         for index in range(1, len(edges)):
@@ -291,15 +305,22 @@ class Session:
         return series
 
     async def profile(
-        self, muid: uuid.UUID, obis: str, zone: str, start: datetime, end: datetime
+        self, muid: uuid.UUID, obis: str, zone: str, start: datetime, end: datetime, days: list[date] | None = None
     ) -> list[tuple[int, int | None, int | None, float]]:
-        rows = await self._fetch(sql.PROFILE, muid, obis, zone, start, end)
+        rows = await self._fetch(sql.PROFILE, muid, obis, zone, start, end, days)
         return [(row["g"], row["weekday"], row["hour"], row["mean"]) for row in rows]
 
     async def stats(
-        self, muid: uuid.UUID, obis: str, zone: str, start: datetime, end: datetime, percentile: float
+        self,
+        muid: uuid.UUID,
+        obis: str,
+        zone: str,
+        start: datetime,
+        end: datetime,
+        percentile: float,
+        days: list[date] | None = None,
     ) -> Stats:
-        row = await self._fetchrow(sql.STATS, muid, obis, start, end, zone, percentile)
+        row = await self._fetchrow(sql.STATS, muid, obis, start, end, zone, percentile, days)
         assert row is not None  # an aggregate without GROUP BY always yields one row
         return Stats(
             count=row["n"],

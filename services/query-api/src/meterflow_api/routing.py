@@ -50,6 +50,7 @@ class _Param:
     required: bool
     default: Any
     field: Any  # FastAPI's ModelField; None for a plain string, passed on as received
+    many: bool = False  # list[str]: every occurrence of a repeated query parameter, as received
 
     def missing(self) -> dict[str, Any]:
         return {"type": "missing", "loc": (self.where, self.alias), "msg": "Field required", "input": None}
@@ -116,6 +117,12 @@ def _lean_params(dependant: Dependant, endpoint: Callable[..., Any]) -> list[_Pa
     for where, fields in (("path", dependant.path_params), ("query", dependant.query_params)):
         for field in fields:
             annotation = field.field_info.annotation
+            if where == "query" and annotation in _STRING_LISTS:
+                default = None if field.field_info.is_required() else field.field_info.get_default()
+                params.append(
+                    _Param(field.name, field.alias, where, field.field_info.is_required(), default, None, True)
+                )
+                continue
             if not _is_scalar(annotation):
                 return None  # lists, models, ...: FastAPI's own handling
             plain = annotation is str or annotation == (str | None)
@@ -140,6 +147,15 @@ def _resolve(params: list[_Param], request: Request) -> tuple[dict[str, Any], li
     values: dict[str, Any] = {}
     errors: list[dict[str, Any]] = []
     for param in params:
+        if param.many:
+            found = query.getlist(param.alias)
+            if found:
+                values[param.name] = found
+            elif param.required:
+                errors.append(param.missing())
+            else:
+                values[param.name] = param.default
+            continue
         raw = (path if param.where == "path" else query).get(param.alias)
         if raw is None:
             if param.required:
@@ -158,6 +174,7 @@ def _resolve(params: list[_Param], request: Request) -> tuple[dict[str, Any], li
 
 
 _SCALARS: tuple[Any, ...] = (str, int, float, bool)
+_STRING_LISTS: tuple[Any, ...] = (list[str], list[str] | None)
 
 
 def _is_scalar(annotation: Any) -> bool:

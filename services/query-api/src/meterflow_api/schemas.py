@@ -11,6 +11,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from meterflow_api.schemas_insights import Patterns, StatsComparison
+
 MUID_EXAMPLE = "95ce3367-cbce-4a4d-bbe3-da082831d7bd"
 
 
@@ -127,13 +129,13 @@ class SeriesResponse(_Model):
                 {
                     "start": "2023-02-01T00:00:00+01:00",
                     "end": "2023-02-02T00:00:00+01:00",
-                    "value": 1.8299000000000014,
+                    "value": 1.8299,
                     "count": 92,
                 },
                 {
                     "start": "2023-02-02T00:00:00+01:00",
                     "end": "2023-02-03T00:00:00+01:00",
-                    "value": 4.025299999999998,
+                    "value": 4.0253,
                     "count": 96,
                 },
             ],
@@ -201,6 +203,9 @@ class ProfileResponse(_Model):
         max_length=7,
         examples=[[[None] * 24] * 7],
     )
+    patterns: Patterns | None = Field(
+        None, description="With patterns=true: spread and percentiles of the energy per clock hour.", examples=[None]
+    )
 
 
 class Extreme(_Model):
@@ -220,8 +225,8 @@ class StatsResponse(_Model):
             "start": "2023-02-01T00:00:00+00:00",
             "end": "2023-03-01T00:00:00+00:00",
             "interval_s": 900,
-            "total": 97.6081999999997,
-            "mean": 0.036312574404761794,
+            "total": 97.6082,
+            "mean": 0.0363125744048,
             "min": {"value": 0.0114, "at": "2023-02-12T15:15:00+00:00"},
             "max": {"value": 0.9612, "at": "2023-02-20T15:00:00+00:00"},
             "base_load": 0.0116,
@@ -258,6 +263,9 @@ class StatsResponse(_Model):
     count: int = Field(description="Readings in the range.", examples=[2688])
     expected: int = Field(description="Intervals in [start, end) at the channel's interval.", examples=[2688])
     coverage: float | None = Field(description="count / expected (1.0 = no gaps).", examples=[1.0])
+    compare: StatsComparison | None = Field(
+        None, description="With compare=: the compared period's figures and the differences.", examples=[None]
+    )
 
 
 class LagValue(_Model):

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 # A meter's channels as the writer keeps them in the channels table (migration 0006): one row per channel.
 CHANNELS = """
-SELECT obis, first_ts, last_ts, quantity, direction, unit, measurement, interval_s
+SELECT obis, first_ts, last_ts, quantity, direction, unit, measurement, interval_s, readings, updated_at
 FROM channels
 WHERE muid = $1
 ORDER BY obis
 """
 # The same for a tenant's credential: another tenant's meter has no channels, exactly like an unknown one.
 CHANNELS_OF_TENANT = """
-SELECT obis, first_ts, last_ts, quantity, direction, unit, measurement, interval_s
+SELECT obis, first_ts, last_ts, quantity, direction, unit, measurement, interval_s, readings, updated_at
 FROM channels
 WHERE muid = $1 AND EXISTS (SELECT 1 FROM meter_tenants WHERE muid = $1 AND tenant = $2)
 ORDER BY obis
@@ -73,6 +73,7 @@ WITH b AS (
            sum(value) AS total, avg(value) AS mean, min(value) AS lo, max(value) AS hi, count(*) AS n
     FROM readings
     WHERE muid = $1 AND obis = $2 AND ts >= $6 AND ts < $7
+      AND ($8::date[] IS NULL OR (ts AT TIME ZONE $9)::date = ANY($8::date[]))
     GROUP BY 1
 )
 SELECT b.s AS start, b.s + $5::interval AS "end", r.total, r.mean, r.lo, r.hi, coalesce(r.n, 0) AS n
@@ -93,6 +94,7 @@ FROM b CROSS JOIN LATERAL (
     SELECT sum(value) AS total, avg(value) AS mean, min(value) AS lo, max(value) AS hi, count(*) AS n
     FROM readings
     WHERE muid = $1 AND obis = $2 AND ts >= greatest(b.s, $8) AND ts < least(b.e, $9)
+      AND ($10::date[] IS NULL OR (ts AT TIME ZONE $7)::date = ANY($10::date[]))
 ) r
 ORDER BY b.s
 """
@@ -108,8 +110,12 @@ SELECT width_bucket(bucket, $3::timestamptz[]) AS i,
        sum(n)::bigint AS n
 FROM readings_hourly
 WHERE muid = $1 AND obis = $2 AND bucket >= $4 AND bucket < $5
+  AND ($6::date[] IS NULL OR (bucket AT TIME ZONE $7)::date = ANY($6::date[]))
 GROUP BY 1
 """
+
+# day_type filters (every query below that takes one): a date[] of the local dates to keep in the request's
+# zone (domain.holidays.selected_dates), NULL for every day; the planner drops the test when it is NULL.
 
 # GROUPING(weekday, hour): 0 = one cell of the 7x24 matrix, 1 = a weekday, 2 = an hour of day.
 PROFILE = """
@@ -121,13 +127,16 @@ FROM (
         FROM readings
         WHERE muid = $1 AND obis = $2 AND ts >= $4 AND ts < $5
     ) local_rows
+    WHERE $6::date[] IS NULL OR l::date = ANY($6::date[])
 ) t
 GROUP BY GROUPING SETS ((weekday, hour), (weekday), (hour))
 """
 
 STATS = """
 WITH r AS MATERIALIZED (
-    SELECT ts, value FROM readings WHERE muid = $1 AND obis = $2 AND ts >= $3 AND ts < $4
+    SELECT ts, value FROM readings
+    WHERE muid = $1 AND obis = $2 AND ts >= $3 AND ts < $4
+      AND ($7::date[] IS NULL OR (ts AT TIME ZONE $5)::date = ANY($7::date[]))
 ), a AS (
     SELECT count(*) AS n, sum(value) AS total, avg(value) AS mean,
            percentile_cont($6::float8) WITHIN GROUP (ORDER BY value) AS base_load

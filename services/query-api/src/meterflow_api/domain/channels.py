@@ -31,6 +31,8 @@ class Channel:
     unit: str | None = None
     measurement: str = "unknown"  # the source API's kind: energy, power, else the quantity
     interval: timedelta | None = None  # the most frequent step between readings; None for a single reading
+    readings: int = 0  # the number of readings; with updated_at, the version HTTP caching derives ETags from
+    updated_at: datetime | None = None  # the writer's last change of the channel
 
 
 def resolve_range(

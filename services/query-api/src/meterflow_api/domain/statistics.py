@@ -1,15 +1,18 @@
-"""The statistics maths: coverage, the profile views, and the autocorrelation of a series with gaps."""
+"""The statistics maths: coverage, the profile views and patterns, and the autocorrelation of a series with gaps."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Final
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Final
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
+
+from meterflow_api.domain.numbers import readable
 
 BASE_LOAD_PERCENTILE: Final = 0.10
 
@@ -19,6 +22,16 @@ def expected_intervals(start: datetime, end: datetime, step: timedelta) -> int:
     if end <= start:
         return 0
     return math.ceil((end - start) / step)
+
+
+def expected_on_days(start: datetime, end: datetime, step: timedelta, days: Iterable[date], zone: ZoneInfo) -> int:
+    """Intervals of ``step`` in [start, end) that fall on the given local dates of ``zone`` (a day_type)."""
+    total = 0
+    for day in days:
+        lo = datetime.combine(day, time(), zone).astimezone(UTC)
+        hi = datetime.combine(day + timedelta(days=1), time(), zone).astimezone(UTC)
+        total += expected_intervals(max(lo, start), min(hi, end), step)
+    return total
 
 
 def coverage(count: int, expected: int) -> float | None:
@@ -40,11 +53,11 @@ def assemble_profile(rows: Iterable[tuple[int, int | None, int | None, float]]) 
     matrix: list[list[float | None]] = [[None] * 24 for _ in range(7)]
     for grouping, weekday, hour, mean in rows:
         if grouping == 0 and weekday is not None and hour is not None:
-            matrix[weekday][hour] = mean
+            matrix[weekday][hour] = readable(mean)
         elif grouping == 1 and weekday is not None:
-            by_weekday[weekday] = mean
+            by_weekday[weekday] = readable(mean)
         elif grouping == 2 and hour is not None:
-            by_hour[hour] = mean
+            by_hour[hour] = readable(mean)
     return Profile(by_hour, by_weekday, matrix)
 
 
@@ -84,3 +97,42 @@ def autocorrelation(series: npt.NDArray[np.float64], lags: Iterable[int]) -> lis
             continue
         result.append(float(np.dot(centred[:-lag], centred[lag:])) / denominator)
     return result
+
+
+PATTERN_FIELDS: Final = ("n", "mean", "std", "min", "max", "p10", "p50", "p90")
+
+
+def _pattern(n: int, mean: float, std: float | None, lo: float, hi: float, p: list[float]) -> dict[str, Any]:
+    return {
+        "n": n,
+        "mean": readable(mean),
+        "std": readable(std),
+        "min": readable(lo),
+        "max": readable(hi),
+        "p10": readable(p[0]),
+        "p50": readable(p[1]),
+        "p90": readable(p[2]),
+    }
+
+
+def assemble_patterns(rows: Iterable[Sequence[Any]]) -> dict[str, Any]:
+    """Rows of (grouping, weekday, hour, n, mean, std, min, max, [p10, p50, p90]) of the energy per clock hour
+    into by_hour (24) and weekday_hour (7 x 24); None where no hour falls. grouping 0 = a cell, 1 = an hour."""
+    by_hour: list[dict[str, Any] | None] = [None] * 24
+    matrix: list[list[dict[str, Any] | None]] = [[None] * 24 for _ in range(7)]
+    for grouping, weekday, hour, n, mean, std, lo, hi, p in rows:
+        if grouping == 0:
+            matrix[weekday][hour] = _pattern(n, mean, std, lo, hi, p)
+        else:
+            by_hour[hour] = _pattern(n, mean, std, lo, hi, p)
+    return {"by_hour": by_hour, "weekday_hour": matrix}
+
+
+def whole_hour_offsets(start: datetime, end: datetime, zone: ZoneInfo) -> bool:
+    """Whether [start, end) starts and ends on whole UTC hours in a zone whose offset there is whole hours:
+    then its clock hours are the rollup's UTC hours."""
+    for instant in (start, end):
+        offset = instant.astimezone(zone).utcoffset() or timedelta(0)
+        if offset % timedelta(hours=1) or instant.minute or instant.second or instant.microsecond:
+            return False
+    return True

@@ -7,6 +7,8 @@
 - ``cost``: GET /v1/meters/{muid}/cost (the work is in ``meterflow_api.cost``)
 - ``tariffs``: GET /v1/tariffs, /v1/tariffs/{name}
 - ``sites``: GET /v1/sites, /v1/sites/{site}, its /balance and /cost (the work is in ``meterflow_api.sites``)
+- ``insights``: GET /v1/meters/{muid}/insights, /overview (the work is in ``meterflow_api.insights``)
+- ``fleet``: GET /v1/fleet/series, /v1/fleet/top (the work is in ``meterflow_api.fleet``)
 - ``compatibility``: GET /meterdata/measurement (the source company's format)
 - ``common``: parameter declarations, documented error responses, per-meter parameter parsing
 
@@ -16,7 +18,18 @@ below). ``router`` holds every route in the order of the OpenAPI document.
 
 from fastapi import APIRouter
 
-from meterflow_api.routes import analytics, compatibility, cost, meters, readings, series, sites, tariffs
+from meterflow_api.routes import (
+    analytics,
+    compatibility,
+    cost,
+    fleet,
+    insights,
+    meters,
+    readings,
+    series,
+    sites,
+    tariffs,
+)
 from meterflow_api.routing import LeanParamsRoute
 
 # The modules' routes as they are (not include_router(), which would build a copy of each).
@@ -24,7 +37,7 @@ router = APIRouter(
     route_class=LeanParamsRoute,
     routes=[
         route
-        for module in (meters, readings, series, analytics, cost, tariffs, sites, compatibility)
+        for module in (meters, readings, series, analytics, insights, fleet, cost, tariffs, sites, compatibility)
         for route in module.router.routes
     ],
 )

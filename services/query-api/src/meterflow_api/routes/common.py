@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Final, Literal, TypeVar, cast
 from zoneinfo import ZoneInfo
 
@@ -22,6 +22,7 @@ from meterflow_api.auth import Principal
 from meterflow_api.config import Settings
 from meterflow_api.db import Database, Session
 from meterflow_api.domain import AGGS, INTERVALS, Channel, Problems
+from meterflow_api.domain.holidays import DAY_TYPES, Region, dates_in_range, parse_day_type, parse_region
 from meterflow_api.schemas import ErrorResponse, ValidationErrorResponse
 
 T = TypeVar("T")
@@ -110,6 +111,28 @@ AggParam = Annotated[
     ),
 ]
 
+DayTypeParam = Annotated[
+    str,
+    Query(
+        description=(
+            "Which days count, by the local date in tz: all, weekday (Monday to Friday), weekend (Saturday "
+            "and Sunday) or holiday (the public holidays of the holidays= region)."
+        ),
+        examples=["weekday"],
+        json_schema_extra={"enum": list(DAY_TYPES)},
+    ),
+]
+HolidaysParam = Annotated[
+    str | None,
+    Query(
+        description=(
+            "Region of the public holidays for day_type=holiday: ISO 3166 country and optional subdivision "
+            "(CH, CH-ZH, DE-BY). Default: the server's API_INSIGHTS__HOLIDAY_REGION (CH-ZH)."
+        ),
+        examples=["CH-ZH"],
+    ),
+]
+
 _CSV_TEXT = {"schema": {"type": "string"}}
 
 
@@ -194,3 +217,25 @@ async def bounded_range(
     lo, hi = domain.resolve_range(params.start, params.end, channel)
     domain.check_range(lo, hi, params.zone, max_range, label, what)
     return channel, lo, hi
+
+
+@dataclass(frozen=True, slots=True)
+class DayFilter:
+    """A parsed day_type with its holiday region."""
+
+    day_type: str
+    region: Region
+
+    def dates(self, start: datetime, end: datetime, zone: ZoneInfo) -> list[date] | None:
+        """The local dates of [start, end) in ``zone`` to keep; None for every day (day_type=all)."""
+        return dates_in_range(self.day_type, self.region, start, end, zone)
+
+
+def parse_day_filter(problems: Problems, request: Request, day_type: str, region: str | None) -> DayFilter | None:
+    """day_type and holidays, or None with the problems added; the region defaults to the settings'."""
+    kind = problems.attempt(("query", "day_type"), lambda: parse_day_type(day_type))
+    text = region if region is not None else settings(request).insights.holiday_region
+    where = problems.attempt(("query", "holidays"), lambda: parse_region(text))
+    if kind is None or where is None:
+        return None
+    return DayFilter(kind, where)
