@@ -113,9 +113,18 @@ async def client_factory() -> AsyncIterator[Callable[..., Any]]:
     stack: list[Any] = []
 
     async def make(
-        dsn: str, *, as_tenant: str | None = None, anonymous: bool = False, **settings: Any
+        dsn: str,
+        *,
+        as_tenant: str | None = None,
+        anonymous: bool = False,
+        key_dsn: str | None = None,
+        **settings: Any,
     ) -> httpx.AsyncClient:
-        headers = {} if anonymous else auth_headers(await _key_for_client(dsn, as_tenant, settings.get("search_path")))
+        # key_dsn: where the key is made when the API itself connects as a login that may not write keys.
+        owner = key_dsn or dsn
+        headers = (
+            {} if anonymous else auth_headers(await _key_for_client(owner, as_tenant, settings.get("search_path")))
+        )
         # One client sends every request of a module from one address: rate limits (tested in
         # test_api_edge.py) would answer 429 to the later tests, so they are off unless a test sets them.
         settings.setdefault("limits", LimitsSettings(per_credential=None, failed_auth_per_ip=None))

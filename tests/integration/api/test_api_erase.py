@@ -61,7 +61,7 @@ async def test_erase_removes_one_meter_records_it_and_the_api_forgets_it(
         )
         before = await counts(conn, erased)
         assert before == {"readings": 96, "readings_hourly": 24, "channels": 1, "meter_tenants": 1}
-        api: httpx.AsyncClient = await client_factory(as_login(database, API), channel_cache_s=0)
+        api: httpx.AsyncClient = await client_factory(as_login(database, API), key_dsn=database, channel_cache_s=0)
         day = {"start": "2023-02-01T00:00:00Z", "end": "2023-02-02T00:00:00Z"}
         assert (await api.get(f"/v1/meters/{erased}/readings", params=day)).status_code == 200
 
@@ -73,7 +73,9 @@ async def test_erase_removes_one_meter_records_it_and_the_api_forgets_it(
 
         assert await counts(conn, erased) == {"readings": 0, "readings_hourly": 0, "channels": 0, "meter_tenants": 0}
         assert await counts(conn, kept) == {"readings": 8, "readings_hourly": 2, "channels": 1, "meter_tenants": 1}
-        audit = await conn.fetch("SELECT actor, action, subject, detail::text FROM audit_log ORDER BY id")
+        audit = await conn.fetch(
+            "SELECT actor, action, subject, detail::text FROM audit_log WHERE action = 'meter.erase' ORDER BY id"
+        )
         assert [(a["actor"], a["action"], a["subject"]) for a in audit] == [
             ("alice@example.org", "meter.erase", str(erased))
         ]
