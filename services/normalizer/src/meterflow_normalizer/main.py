@@ -34,11 +34,11 @@ from typing import Any, cast
 
 import faust
 import structlog
-from aiokafka.errors import KafkaError
 from meterflow_contracts import DLQ, RAW, READINGS, RawBatch
 from meterflow_kit.backoff import backoff_delays
 from meterflow_kit.dead_letters import invalid_message
 from meterflow_kit.lag import GroupLagExporter
+from meterflow_kit.lag import export_lag_forever as kit_export_lag_forever
 from meterflow_kit.logs import configure_logging
 from meterflow_kit.topic_check import check_topics
 
@@ -205,21 +205,14 @@ def register_ops_pages(app: faust.App) -> None:
 async def export_lag_forever(settings: Settings) -> None:
     """Export the group's lag on the raw topic every ``lag_interval_s``, from the broker's committed and
     end offsets (Faust keeps what it committed private). Every worker exports the whole group's lag."""
-    exporter = GroupLagExporter(settings.kafka, settings.app_id, [settings.raw_topic], metrics.CONSUMER_LAG)
-    started = False
-    try:
-        while True:
-            try:
-                if not started:
-                    await exporter.start()
-                    started = True
-                await exporter.export()
-            except KafkaError as error:
-                log.warning("consumer lag not exported", error=repr(error))
-            await asyncio.sleep(settings.lag_interval_s)
-    finally:
-        if started:
-            await exporter.stop()
+    exporter = GroupLagExporter(
+        settings.kafka,
+        settings.app_id,
+        [settings.raw_topic],
+        metrics.CONSUMER_LAG,
+        oldest=metrics.CONSUMER_OLDEST_UNPROCESSED,
+    )
+    await kit_export_lag_forever(exporter, settings.lag_interval_s)
 
 
 def cli() -> None:

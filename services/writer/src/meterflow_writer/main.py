@@ -26,13 +26,14 @@ from aiokafka.errors import KafkaError
 from meterflow_contracts import DLQ, READINGS, DeadLetter, ReadingBatch
 from meterflow_kit.backoff import backoff_delays
 from meterflow_kit.dead_letters import DeadLetterProducer, invalid_message
+from meterflow_kit.lag import GroupLagExporter, export_lag_forever
 from meterflow_kit.lifecycle import first_of, install_stop_signals, sleep_or_stop
 from meterflow_kit.logs import configure_logging
 from meterflow_kit.ops import OpsServer
 from meterflow_kit.topic_check import check_topics
 from meterflow_schema import migrate
 
-from meterflow_writer import metrics
+from meterflow_writer import completeness, freshness, metrics
 from meterflow_writer.config import Settings
 from meterflow_writer.db import Database
 from meterflow_writer.domain import (
@@ -107,6 +108,7 @@ class Writer:
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self.batch_loop())
                 tasks.create_task(self.load_loop())
+                tasks.create_task(self.observe_forever())
                 if self.db.aggregates:
                     tasks.create_task(self.refresh_loop())
         finally:
@@ -115,6 +117,15 @@ class Writer:
             await self.consumer.stop()
             await self.dlq.stop()
             await self.db.close()
+
+    async def observe_forever(self) -> None:
+        """The group's time lag from the broker and the fleet's completeness from the database."""
+        s = self.settings
+        lag = GroupLagExporter(s.kafka, s.group_id, [s.readings_topic], None, metrics.CONSUMER_OLDEST_UNPROCESSED)
+        dsn = str(s.database_url)
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(export_lag_forever(lag, s.lag_interval_s, self.stop))
+            tasks.create_task(completeness.check_forever(dsn, s.completeness_interval_s, s.db_timeout_s, self.stop))
 
     async def connect_database(self) -> bool:
         delays = backoff_delays(base=0.2, cap=self.settings.retry_max_s)
@@ -277,6 +288,7 @@ class Writer:
         committed = await self.consumer.commit(batch.offsets)
         elapsed = time.perf_counter() - started
         self.observe(len(rows), outcome, len(rejections))
+        freshness.observe_committed(batch.messages, time.time())
         if outcome.inserted or outcome.changed:
             self.refresh_wanted.set()
         log.info(
