@@ -20,6 +20,20 @@ node: ## Node.js and npm for the TimescaleDB (PGlite) tests: installed with apt-
 		fi; \
 	fi
 
+.PHONY: prometheus-tools
+prometheus-tools: ## promtool, amtool and prometheus from Debian (apt-get as root when missing): ops tests, PROMETHEUS=1
+	@if ! command -v promtool >/dev/null 2>&1 || ! command -v amtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then \
+		if [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "Prometheus tools missing: apt-get install prometheus prometheus-alertmanager (the ops tests need them)"; \
+			apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+				prometheus prometheus-alertmanager >/dev/null; \
+		else \
+			echo "error: the ops tests need promtool, amtool and prometheus, which apt-get cannot install here (not root):" \
+				"install them (sudo apt-get install prometheus prometheus-alertmanager) and run make test again" >&2; \
+			exit 1; \
+		fi; \
+	fi
+
 run: setup ## start the whole stack natively with demo data; Ctrl-C stops it
 	bash infra/stack.sh run
 
@@ -32,7 +46,7 @@ down: ## stop everything `make up` started
 status:
 	bash infra/stack.sh status
 
-test: setup node ## the whole suite; the fixtures start (and stop) the servers they need. CI=true: a skip fails
+test: setup node prometheus-tools ## the whole suite; the fixtures start (and stop) the servers they need. CI=true: a skip fails
 	uv run --frozen pytest
 
 test-unit: setup
