@@ -16,7 +16,7 @@ from prometheus_client import Gauge
 
 from meterflow_writer import metrics
 
-# The thresholds the SLI can be read at (the SLO uses 600 s); cumulative like histogram buckets.
+# The thresholds the SLI can be read at (the SLO uses 1800 s); cumulative like histogram buckets.
 QUERYABLE_WITHIN_SECONDS = (60, 300, 600, 1800, 3600, 21600)
 
 
