@@ -68,7 +68,11 @@ def _move_forward(gauge: Gauge, source: str, tenant: str, at: float) -> None:
         gauge.labels(source=source, tenant=tenant).set(at)
 
 
+# The tenant label of unowned data: not a valid tenant slug, and not empty (Prometheus drops empty labels).
+NO_TENANT = "-"
+
+
 def _tenant_of(message: ReadingBatch) -> str:
     # The readings contract gains an optional tenant (issue 13); before it, every message is unowned.
     tenant = getattr(message, "tenant", None)
-    return tenant if isinstance(tenant, str) else ""
+    return tenant if isinstance(tenant, str) and tenant else NO_TENANT
