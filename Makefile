@@ -34,10 +34,10 @@ prometheus-tools: ## promtool, amtool and prometheus from Debian (apt-get as roo
 		fi; \
 	fi
 
-run: setup ## start the whole stack natively with demo data; Ctrl-C stops it
+run: setup $(if $(filter 1,$(PROMETHEUS)),prometheus-tools) ## the whole stack natively with demo data (PROMETHEUS=1: and Prometheus); Ctrl-C stops it
 	bash infra/stack.sh run
 
-up: setup ## the same in the background
+up: setup $(if $(filter 1,$(PROMETHEUS)),prometheus-tools) ## the same in the background
 	bash infra/stack.sh up
 
 down: ## stop everything `make up` started
