@@ -1,4 +1,5 @@
-"""The `meterflow` developer CLI: demo data, topics, database migrations, OBIS decoding.
+"""The `meterflow` CLI: demo data, topics, database migrations, OBIS decoding, and for the on-call the
+dead letters (`dlq`) and one screen of the pipeline's state (`status`).
 
 Examples: ``meterflow demo-data --meters 20 --bucket meterflow-raw``,
 ``meterflow topics create``, ``meterflow db migrate``, ``meterflow obis decode 0100011D00FF 1.8.0``.
@@ -11,7 +12,7 @@ import sys
 
 from meterflow_kit.logs import configure_logging
 
-from meterflow_cli import db_cmd, demo_cmd, obis_cmd, topics_cmd
+from meterflow_cli import db_cmd, demo_cmd, dlq_cmd, obis_cmd, status_cmd, topics_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
     topics_cmd.add_parser(sub)
     db_cmd.add_parser(sub)
     obis_cmd.add_parser(sub)
+    dlq_cmd.add_parser(sub)
+    status_cmd.add_parser(sub)
     return parser
 
 
