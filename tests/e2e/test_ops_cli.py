@@ -1,22 +1,27 @@
 """The on-call's CLI against a running pipeline: `meterflow status` reads every service's ops endpoint;
 `meterflow dlq list|show|replay|purge` work on the pipeline's dead-letter topic: a poisoned object's dead
-letter is listed and shown with its source position, its replay makes the poller read the object again (with
-an audit line), and purge empties the topic."""
+letter is listed and shown with its source position and trace id, its replay makes the poller read the object
+again (with an audit line), and purge empties the topic. And one object's trace id is in every stage's log."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
+from meterflow_cli.demo import households
+from meterflow_cli.demo_cmd import render
 from meterflow_cli.main import build_parser
 from meterflow_contracts import DLQ
 from meterflow_contracts.topics import checkpoint_key
 from meterflow_harness.kafka import read_all
 from meterflow_harness.pipeline import Pipeline, Topics
+from meterflow_harness.waiting import wait_until
+from meterflow_kit.tracing import trace_id, trace_id_in
 
 pytestmark = pytest.mark.e2e
 
@@ -56,13 +61,14 @@ def test_dead_letters_are_listed_shown_replayed_with_an_audit_line_and_purged(
     code, out = run(capsys, "dlq", "list", *kafka, "--stage", "poller")
     assert code == 0
     (listed,) = [line for line in out.splitlines() if not line.startswith("#")]
-    position, _, stage, reason, source, _ = listed.split("\t")
+    position, _, stage, reason, source, trace, _ = listed.split("\t")
+    assert trace == trace_id(bucket, POISON, s3.head_object(Bucket=bucket, Key=POISON)["ETag"].strip('"'))
     assert (stage, reason, source.split(" ")[0]) == ("poller", "invalid_json", f"s3://{bucket}/{POISON}")
     assert run(capsys, "dlq", "list", *kafka, "--reason", "invalid_obis")[1].endswith("# 0 dead letters\n")
 
     code, out = run(capsys, "dlq", "show", *kafka, position)
     shown = json.loads(out)
-    assert (code, shown["reason"], shown["source"]["key"]) == (0, "invalid_json", POISON)
+    assert (code, shown["reason"], shown["source"]["key"], shown["trace_id"]) == (0, "invalid_json", POISON, trace)
     assert shown["record"]["key"] == POISON  # the poller's evidence: where in the object it failed
 
     code, out = run(
@@ -89,3 +95,17 @@ async def audit_lines(dsn: str) -> list[tuple[str, str, str]]:
     finally:
         await conn.close()
     return [(r["actor"], r["action"], r["subject"]) for r in rows]
+
+
+def test_one_trace_id_follows_an_object_through_every_stage_log(
+    pipeline: Pipeline, s3: Any, bucket: str, log_dir: Path
+) -> None:
+    (house,) = households(1, 7)
+    s3.put_object(Bucket=bucket, Key="ok/traced.json", Body=render(house, date(2026, 1, 1), 1, 7))
+    trace = trace_id(bucket, "ok/traced.json", s3.head_object(Bucket=bucket, Key="ok/traced.json")["ETag"].strip('"'))
+    pipeline.poll_once()
+    wait_until(lambda: pipeline.sum_metric("writer", "meterflow_writer_rows_total") >= 96, 90, "the readings")
+    for stage in ("poller", "normalizer", "writer"):
+        assert trace in (log_dir / f"{stage}.log").read_text(), f"trace {trace} not in the {stage} log"
+    (record,) = asyncio.run(read_all(pipeline.servers.kafka, pipeline.topics.raw))
+    assert trace_id_in(record.headers) == trace  # the header a tracing tool reads

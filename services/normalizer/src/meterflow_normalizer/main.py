@@ -41,6 +41,7 @@ from meterflow_kit.lag import GroupLagExporter
 from meterflow_kit.lag import export_lag_forever as kit_export_lag_forever
 from meterflow_kit.logs import configure_logging
 from meterflow_kit.topic_check import check_topics
+from meterflow_kit.tracing import trace_headers, trace_id_of
 
 from meterflow_normalizer import metrics
 from meterflow_normalizer.config import Settings
@@ -144,12 +145,15 @@ async def handle_raw(value: bytes | None, key: bytes, readings_topic: faust.Topi
         return
     result = normalize(raw)
     deliveries: list[Awaitable[Any]] = []
+    # Every message derived from the raw batch continues the source object's trace.
     for batch in result.batches:
         batch_key, batch_value = READINGS.serialize(batch)
-        deliveries.append(await readings_topic.send(key=batch_key, value=batch_value))
+        headers = trace_headers(raw.source)
+        deliveries.append(await readings_topic.send(key=batch_key, value=batch_value, headers=headers))
     for dead in result.dead_letters:
         dead_key, dead_value = DLQ.serialize(dead, raw.source.key)
-        deliveries.append(await dlq_topic.send(key=dead_key, value=dead_value))
+        headers = trace_headers(raw.source)
+        deliveries.append(await dlq_topic.send(key=dead_key, value=dead_value, headers=headers))
     await asyncio.gather(*deliveries)
     record_result(result, raw)
 
@@ -173,6 +177,7 @@ def record_result(result: NormalizeResult, raw: RawBatch) -> None:
     log.info(
         "raw batch normalized",
         key=raw.source.key,
+        trace_id=trace_id_of(raw.source),
         chunk=raw.source.chunk_index,
         records=result.records_in,
         readings=result.readings_out,

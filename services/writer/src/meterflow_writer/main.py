@@ -26,14 +26,14 @@ from aiokafka.errors import KafkaError
 from meterflow_contracts import DLQ, READINGS, DeadLetter, ReadingBatch
 from meterflow_kit.backoff import backoff_delays
 from meterflow_kit.dead_letters import DeadLetterProducer, invalid_message
-from meterflow_kit.lag import GroupLagExporter, export_lag_forever
 from meterflow_kit.lifecycle import first_of, install_stop_signals, sleep_or_stop
 from meterflow_kit.logs import configure_logging
 from meterflow_kit.ops import OpsServer
 from meterflow_kit.topic_check import check_topics
+from meterflow_kit.tracing import trace_id_of, trace_ids_of
 from meterflow_schema import migrate
 
-from meterflow_writer import completeness, freshness, metrics
+from meterflow_writer import freshness, metrics
 from meterflow_writer.config import Settings
 from meterflow_writer.db import Database
 from meterflow_writer.domain import (
@@ -47,6 +47,7 @@ from meterflow_writer.domain import (
 )
 from meterflow_writer.errors import DatabaseError
 from meterflow_writer.kafka import readings_consumer
+from meterflow_writer.observing import observe_forever
 from meterflow_writer.pgcopy import encode_rows
 from meterflow_writer.validation import screen
 
@@ -108,7 +109,7 @@ class Writer:
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self.batch_loop())
                 tasks.create_task(self.load_loop())
-                tasks.create_task(self.observe_forever())
+                tasks.create_task(observe_forever(self.settings, self.stop))
                 if self.db.aggregates:
                     tasks.create_task(self.refresh_loop())
         finally:
@@ -117,15 +118,6 @@ class Writer:
             await self.consumer.stop()
             await self.dlq.stop()
             await self.db.close()
-
-    async def observe_forever(self) -> None:
-        """The group's time lag from the broker and the fleet's completeness from the database."""
-        s = self.settings
-        lag = GroupLagExporter(s.kafka, s.group_id, [s.readings_topic], None, metrics.CONSUMER_OLDEST_UNPROCESSED)
-        dsn = str(s.database_url)
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(export_lag_forever(lag, s.lag_interval_s, self.stop))
-            tasks.create_task(completeness.check_forever(dsn, s.completeness_interval_s, s.db_timeout_s, self.stop))
 
     async def connect_database(self) -> bool:
         delays = backoff_delays(base=0.2, cap=self.settings.retry_max_s)
@@ -299,6 +291,7 @@ class Writer:
             rejected=len(rejections),
             seconds=round(elapsed, 3),
             offsets_committed=committed,
+            trace_ids=trace_ids_of(message.source for message in batch.messages),
         )
         return True
 
@@ -326,7 +319,8 @@ class Writer:
                 await sleep_or_stop(self.stop, next(delays))
         metrics.DLQ_RECORDS.labels(reason=dead.reason.value).inc()
         shown_key = (key if key is not None else DLQ.encode_key(dead)).decode("utf-8", "replace")
-        log.warning("dead letter", reason=dead.reason.value, key=shown_key, detail=dead.message[:200])
+        trace = trace_id_of(dead.source)
+        log.warning("dead letter", reason=dead.reason.value, key=shown_key, detail=dead.message[:200], trace_id=trace)
 
     @staticmethod
     def observe(rows: int, outcome: WriteOutcome, rejected: int) -> None:

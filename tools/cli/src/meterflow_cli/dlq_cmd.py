@@ -1,7 +1,7 @@
 """`meterflow dlq list|show|replay|purge`: the dead-letter topic for the on-call (docs/runbook.md).
 
 - ``list`` prints one line per dead letter (position, time, stage, reason, source object and records,
-  message), filtered by ``--reason``, ``--stage`` and ``--since``;
+  trace id, message), filtered by ``--reason``, ``--stage`` and ``--since``;
 - ``show OFFSET`` prints one dead letter whole: the evidence (the offending record) and its source position;
 - ``replay`` makes the poller read the source objects of the selected dead letters again, after a fix: it
   tombstones their checkpoints (the poller loads the checkpoints at every poll, so the next poll re-publishes
@@ -24,7 +24,7 @@ import json
 import os
 import sys
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -35,6 +35,7 @@ from meterflow_contracts import CHECKPOINTS, DLQ, DeadLetter, SourcePosition
 from meterflow_contracts.topics import checkpoint_key
 from meterflow_kit.consumer import partitions_of
 from meterflow_kit.settings import KafkaSettings
+from meterflow_kit.tracing import trace_id_in, trace_id_of
 
 READ_TIMEOUT_MS = 1000
 
@@ -47,6 +48,7 @@ class Letter:
     offset: int
     dead: DeadLetter | None  # None: the record does not decode as a dead letter
     raw: bytes
+    trace_id: str | None  # from the traceparent header, else from the source position
 
     @property
     def position(self) -> str:
@@ -115,7 +117,9 @@ async def read_letters(bootstrap: str, topic: str) -> list[Letter]:
         while await _behind(consumer, ends):
             batches = await consumer.getmany(timeout_ms=READ_TIMEOUT_MS)
             for tp, records in batches.items():
-                letters += [_letter(tp.partition, r.offset, r.value or b"") for r in records if r.offset < ends[tp]]
+                letters += [
+                    _letter(tp.partition, r.offset, r.value or b"", r.headers) for r in records if r.offset < ends[tp]
+                ]
         return sorted(letters, key=lambda letter: (letter.partition, letter.offset))
     finally:
         await consumer.stop()
@@ -128,11 +132,13 @@ async def _behind(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -
     return False
 
 
-def _letter(partition: int, offset: int, value: bytes) -> Letter:
+def _letter(partition: int, offset: int, value: bytes, headers: Sequence[tuple[str, bytes]]) -> Letter:
     try:
-        return Letter(partition, offset, DLQ.deserialize(value), value)
+        dead: DeadLetter | None = DLQ.deserialize(value)
     except ValueError:
-        return Letter(partition, offset, None, value)
+        dead = None
+    trace = trace_id_in(headers) or trace_id_of(dead.source if dead else None)
+    return Letter(partition, offset, dead, value, trace)
 
 
 def selected(letters: Iterable[Letter], reasons: list[str], stage: str | None, since: datetime | None) -> list[Letter]:
@@ -155,7 +161,8 @@ def line(letter: Letter) -> str:
         return f"{letter.position}\t(not a dead letter: {letter.raw[:80]!r})"
     source = _source_text(dead.source)
     message = dead.message.replace("\n", " ")[:120]
-    return f"{letter.position}\t{dead.failed_at.isoformat()}\t{dead.stage}\t{dead.reason.value}\t{source}\t{message}"
+    fields = [letter.position, dead.failed_at.isoformat(), dead.stage, dead.reason.value, source]
+    return "\t".join([*fields, letter.trace_id or "-", message])
 
 
 def _source_text(source: SourcePosition | None) -> str:
@@ -185,7 +192,8 @@ def run_show(args: argparse.Namespace) -> int:
                 if letter.dead
                 else {"undecodable": letter.raw.decode(errors="replace")}
             )
-            sys.stdout.write(json.dumps({"position": letter.position, **body}, indent=2) + "\n")
+            shown = {"position": letter.position, "trace_id": letter.trace_id, **body}
+            sys.stdout.write(json.dumps(shown, indent=2) + "\n")
             return 0
     sys.stderr.write(f"no record at {args.position} in {args.topic}\n")
     return 1
