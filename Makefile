@@ -32,6 +32,20 @@ chromium: ## Debian's Chromium for the browser tests (Playwright drives it; its 
 		fi; \
 	fi
 
+.PHONY: prometheus-tools
+prometheus-tools: ## promtool, amtool and prometheus from Debian (apt-get as root when missing): ops tests, PROMETHEUS=1
+	@if ! command -v promtool >/dev/null 2>&1 || ! command -v amtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then \
+		if [ "$$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "Prometheus tools missing: apt-get install prometheus prometheus-alertmanager (the ops tests need them)"; \
+			apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+				prometheus prometheus-alertmanager >/dev/null; \
+		else \
+			echo "error: the ops tests need promtool, amtool and prometheus, which apt-get cannot install here (not root):" \
+				"install them (sudo apt-get install prometheus prometheus-alertmanager) and run make test again" >&2; \
+			exit 1; \
+		fi; \
+	fi
+
 # helm for the chart's tests (tests/unit/deploy/test_helm_chart.py): built from the Go module proxy at a pinned
 # version into .local/bin (cached: the stamp file says which version is there; `go version -m` would too).
 HELM_VERSION := v3.22.0
@@ -45,10 +59,10 @@ $(HELM_STAMP):
 	GOBIN=$(CURDIR)/.local/bin go install helm.sh/helm/v3/cmd/helm@$(HELM_VERSION)
 	rm -f .local/bin/.helm-* && touch $@
 
-run: setup ## start the whole stack natively with demo data; Ctrl-C stops it
+run: setup $(if $(filter 1,$(PROMETHEUS)),prometheus-tools) ## the whole stack natively with demo data (PROMETHEUS=1: and Prometheus); Ctrl-C stops it
 	bash infra/stack.sh run
 
-up: setup ## the same in the background
+up: setup $(if $(filter 1,$(PROMETHEUS)),prometheus-tools) ## the same in the background
 	bash infra/stack.sh up
 
 down: ## stop everything `make up` started
@@ -57,7 +71,7 @@ down: ## stop everything `make up` started
 status:
 	bash infra/stack.sh status
 
-test: setup node chromium helm ## the whole suite; the fixtures start (and stop) the servers they need. CI=true: a skip fails
+test: setup node chromium helm prometheus-tools ## the whole suite; the fixtures start (and stop) the servers they need. CI=true: a skip fails
 	uv run --frozen pytest
 
 test-unit: setup

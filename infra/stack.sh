@@ -6,6 +6,9 @@
 #   bash infra/stack.sh down    # stop services and servers (make down)
 #   bash infra/stack.sh status
 #
+# PROMETHEUS=1 also starts a native Prometheus (Debian's binary: make prometheus-tools) on PROMETHEUS_PORT
+# (9090) that scrapes the four services and loads infra/prometheus/alerts.yml: the alerts page and graphs.
+#
 # Demo data: DEMO_METERS (20) households x DEMO_DAYS (28) days, uploaded once to the bucket. Tenant "demo"
 # owns the demo meters; its API key is kept in .local/run/demo-api-key (mode 600, only this checkout's user
 # can read it) and reused while the API accepts it; the probe sends it from a header file, never in argv.
@@ -77,6 +80,46 @@ demo_key() {
   log "created the demo API key (.local/run/demo-api-key)"
 }
 
+prometheus_pid() {
+  local f="$RUN_DIR/prometheus.pid"
+  [[ -f "$f" ]] || return 0
+  local pid; pid=$(cat "$f")
+  if kill -0 "$pid" 2>/dev/null; then echo "$pid"; fi
+}
+
+start_prometheus() {
+  [[ -n "$(prometheus_pid)" ]] && return 0
+  command -v prometheus >/dev/null || { log "prometheus is not installed: make prometheus-tools"; exit 1; }
+  local dir="$REPO_ROOT/.local/prometheus"
+  mkdir -p "$dir/data" "$RUN_DIR" "$LOG_DIR"
+  cat >"$dir/prometheus.yml" <<EOC
+# Written by infra/stack.sh (PROMETHEUS=1): the native stack's services on 127.0.0.1.
+global: {scrape_interval: 15s, evaluation_interval: 15s}
+rule_files: [$REPO_ROOT/infra/prometheus/alerts.yml]
+scrape_configs:
+  - {job_name: meterflow-poller, static_configs: [{targets: ["127.0.0.1:${POLLER_OPS_PORT:-9101}"]}]}
+  - {job_name: meterflow-normalizer, static_configs: [{targets: ["127.0.0.1:${NORMALIZER_OPS_PORT:-9102}"]}]}
+  - {job_name: meterflow-writer, static_configs: [{targets: ["127.0.0.1:${WRITER_OPS_PORT:-9103}"]}]}
+  - {job_name: meterflow-api, static_configs: [{targets: ["127.0.0.1:${API_PORT:-8000}"]}]}
+EOC
+  setsid prometheus --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/data" \
+    --web.listen-address="127.0.0.1:${PROMETHEUS_PORT:-9090}" >>"$LOG_DIR/prometheus.log" 2>&1 </dev/null &
+  echo $! >"$RUN_DIR/prometheus.pid"
+  wait_for "http://127.0.0.1:${PROMETHEUS_PORT:-9090}/-/ready" 30 \
+    || { log "Prometheus did not start; see .local/logs/prometheus.log"; exit 1; }
+  log "started Prometheus (log: .local/logs/prometheus.log)"
+}
+
+stop_prometheus() {
+  local pid; pid=$(prometheus_pid)
+  [[ -n "$pid" ]] || { rm -f "$RUN_DIR/prometheus.pid"; return 0; }
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  rm -f "$RUN_DIR/prometheus.pid"
+  log "stopped Prometheus"
+}
+
 wait_for() { # url seconds
   local url=$1 seconds=$2
   for _ in $(seq 1 $((seconds * 2))); do
@@ -111,10 +154,16 @@ cmd_up() {
   done
   (( meters >= ${DEMO_METERS:-20} )) || log "only $meters meters queryable so far; the pipeline is still loading"
   local key; key=$(cat "$RUN_DIR/demo-api-key")
+  local prometheus_line=""
+  if [[ "${PROMETHEUS:-0}" == 1 ]]; then
+    start_prometheus
+    prometheus_line="    Prometheus   http://127.0.0.1:${PROMETHEUS_PORT:-9090}/alerts  (rules: infra/prometheus/alerts.yml)"
+  fi
   cat >&2 <<EOM
 
   Meterflow is running.
     API          $API_URL/v1/meters
+    Dashboard    $API_URL/dashboard/#key=$key
     API docs     $API_URL/docs  (Authorize: paste the demo key)
     Demo key     $key
                  tenant "demo", read scope; kept in .local/run/demo-api-key
@@ -123,11 +172,12 @@ cmd_up() {
                  http://127.0.0.1:9102/metrics (normalizer)  http://127.0.0.1:9103/metrics (writer)
     Poll now     curl -X POST http://127.0.0.1:9101/poll
     Logs         .local/logs/
-
+$prometheus_line
 EOM
 }
 
 cmd_down() {
+  stop_prometheus
   for (( i=${#SERVICES[@]}-1; i>=0; i-- )); do stop_service "${SERVICES[$i]}"; done
   bash "$REPO_ROOT/infra/s3/s3.sh" stop
   bash "$REPO_ROOT/infra/timescale/pg.sh" stop
@@ -145,6 +195,7 @@ cmd_status() {
   for name in "${SERVICES[@]}"; do
     if [[ -n "$(service_pid "$name")" ]]; then echo "$name: running"; else echo "$name: stopped"; fi
   done
+  if [[ -n "$(prometheus_pid)" ]]; then echo "prometheus: running"; fi
 }
 
 case "${1:-}" in

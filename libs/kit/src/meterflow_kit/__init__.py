@@ -8,6 +8,7 @@ meterflow_contracts for the topics' codecs (the dead-letter producer) and nothin
 - ``settings``: KafkaSettings (embedded in every service's settings) and the ServiceSettings base
 - ``consumer``: GroupConsumer, a group member that commits after the caller's durable work
 - ``dead_letters``: DeadLetterProducer and the "invalid message" dead letter
-- ``lag``: GroupLagExporter, a group's lag from committed and end offsets
+- ``lag``: GroupLagExporter, a group's lag from committed and end offsets (and its time lag)
+- ``tracing``: the trace id of a source object version and its ``traceparent`` header
 - ``backoff``, ``lifecycle``, ``logs``, ``ops``: retries, signals, logging, the ops endpoint
 """

@@ -10,6 +10,7 @@ from aiokafka import AIOKafkaProducer
 from meterflow_contracts import DLQ, DeadLetter, DlqReason, TopicSpec
 
 from meterflow_kit.settings import KafkaSettings
+from meterflow_kit.tracing import trace_headers
 
 Stage = Literal["poller", "normalizer", "writer"]
 
@@ -48,6 +49,7 @@ class DeadLetterProducer:
         await self._producer.stop()
 
     async def send(self, dead: DeadLetter, key: str | bytes | None = None) -> None:
-        """Send and wait for the acknowledgement; ``key`` overrides the DLQ's key (the source object)."""
+        """Send and wait for the acknowledgement; ``key`` overrides the DLQ's key (the source object). The
+        source object's trace goes along as the ``traceparent`` header."""
         key_bytes, value = DLQ.serialize(dead, key)
-        await self._producer.send_and_wait(self._topic, value, key=key_bytes)
+        await self._producer.send_and_wait(self._topic, value, key=key_bytes, headers=trace_headers(dead.source))

@@ -34,14 +34,15 @@ from typing import Any, cast
 
 import faust
 import structlog
-from aiokafka.errors import KafkaError
 from meterflow_contracts import DLQ, RAW, READINGS, RawBatch
 from meterflow_kit.backoff import backoff_delays
 from meterflow_kit.dead_letters import invalid_message
 from meterflow_kit.lag import GroupLagExporter
+from meterflow_kit.lag import export_lag_forever as kit_export_lag_forever
 from meterflow_kit.logs import configure_logging
 from meterflow_kit.settings import KafkaSettings
 from meterflow_kit.topic_check import check_topics
+from meterflow_kit.tracing import trace_headers, trace_id_of
 
 from meterflow_normalizer import metrics
 from meterflow_normalizer.config import Settings
@@ -161,12 +162,15 @@ async def handle_raw(value: bytes | None, key: bytes, readings_topic: faust.Topi
         return
     result = normalize(raw)
     deliveries: list[Awaitable[Any]] = []
+    # Every message derived from the raw batch continues the source object's trace.
     for batch in result.batches:
         batch_key, batch_value = READINGS.serialize(batch)
-        deliveries.append(await readings_topic.send(key=batch_key, value=batch_value))
+        headers = trace_headers(raw.source)
+        deliveries.append(await readings_topic.send(key=batch_key, value=batch_value, headers=headers))
     for dead in result.dead_letters:
         dead_key, dead_value = DLQ.serialize(dead, raw.source.key)
-        deliveries.append(await dlq_topic.send(key=dead_key, value=dead_value))
+        headers = trace_headers(raw.source)
+        deliveries.append(await dlq_topic.send(key=dead_key, value=dead_value, headers=headers))
     await asyncio.gather(*deliveries)
     record_result(result, raw)
 
@@ -190,6 +194,7 @@ def record_result(result: NormalizeResult, raw: RawBatch) -> None:
     log.info(
         "raw batch normalized",
         key=raw.source.key,
+        trace_id=trace_id_of(raw.source),
         chunk=raw.source.chunk_index,
         records=result.records_in,
         readings=result.readings_out,
@@ -222,21 +227,14 @@ def register_ops_pages(app: faust.App) -> None:
 async def export_lag_forever(settings: Settings) -> None:
     """Export the group's lag on the raw topic every ``lag_interval_s``, from the broker's committed and
     end offsets (Faust keeps what it committed private). Every worker exports the whole group's lag."""
-    exporter = GroupLagExporter(settings.kafka, settings.app_id, [settings.raw_topic], metrics.CONSUMER_LAG)
-    started = False
-    try:
-        while True:
-            try:
-                if not started:
-                    await exporter.start()
-                    started = True
-                await exporter.export()
-            except KafkaError as error:
-                log.warning("consumer lag not exported", error=repr(error))
-            await asyncio.sleep(settings.lag_interval_s)
-    finally:
-        if started:
-            await exporter.stop()
+    exporter = GroupLagExporter(
+        settings.kafka,
+        settings.app_id,
+        [settings.raw_topic],
+        metrics.CONSUMER_LAG,
+        oldest=metrics.CONSUMER_OLDEST_UNPROCESSED,
+    )
+    await kit_export_lag_forever(exporter, settings.lag_interval_s)
 
 
 def cli() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from meterflow_contracts import DlqReason
 from prometheus_client import Counter, Gauge, Histogram
 
 RAW_BATCHES = Counter("meterflow_normalizer_raw_batches_total", "Raw batches consumed.")
@@ -25,3 +26,19 @@ BATCH_SECONDS = Histogram(
 CONSUMER_LAG = Gauge(
     "meterflow_normalizer_consumer_lag_messages", "Messages behind the partition end.", ["topic", "partition"]
 )
+CONSUMER_OLDEST_UNPROCESSED = Gauge(
+    "meterflow_normalizer_consumer_oldest_unprocessed_timestamp_seconds",
+    "Broker timestamp of the oldest raw message the group has not processed (now when none waits): the time "
+    "lag is time() minus it.",
+    ["topic"],
+)
+
+
+def _count_every_reason_from_zero() -> None:
+    """A counter series born at its first increment hides that increment from rate() and increase(): the
+    DLQ alert would miss the first dead letters of a reason. Every reason starts at 0 instead."""
+    for reason in DlqReason:
+        DLQ_RECORDS.labels(reason=reason.value)
+
+
+_count_every_reason_from_zero()

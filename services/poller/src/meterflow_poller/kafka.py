@@ -15,6 +15,7 @@ from aiokafka.coordinator.assignors.sticky.sticky_assignor import StickyPartitio
 from meterflow_contracts import CHECKPOINTS, DLQ, RAW, Checkpoint, DeadLetter, checkpoint_key
 from meterflow_kit.consumer import GroupConsumer, partitions_of
 from meterflow_kit.settings import KafkaSettings
+from meterflow_kit.tracing import Headers, trace_headers
 
 from meterflow_poller.domain import Leadership, apply_checkpoint_record, generation_key, parse_generation
 from meterflow_poller.errors import KafkaStateError
@@ -43,16 +44,18 @@ class Publisher:
     async def stop(self) -> None:
         await self._producer.stop()
 
-    async def send_raw(self, topic: str, message: tuple[bytes, bytes]) -> asyncio.Future[object]:
-        """Queue a raw batch encoded by ``RAW.serialize`` (key, value); the returned future resolves when
-        the broker acknowledged it."""
+    async def send_raw(
+        self, topic: str, message: tuple[bytes, bytes], headers: Headers | None = None
+    ) -> asyncio.Future[object]:
+        """Queue a raw batch encoded by ``RAW.serialize`` (key, value) with ``headers`` (its trace); the
+        returned future resolves when the broker acknowledged it."""
         key, value = message
-        future: asyncio.Future[object] = await self._producer.send(topic, value, key=key)
+        future: asyncio.Future[object] = await self._producer.send(topic, value, key=key, headers=headers)
         return future
 
     async def send_dead_letter(self, topic: str, dead: DeadLetter) -> None:
         key, value = DLQ.serialize(dead)
-        await self._producer.send_and_wait(topic, value, key=key)
+        await self._producer.send_and_wait(topic, value, key=key, headers=trace_headers(dead.source))
 
     async def send_checkpoint(self, topic: str, checkpoint: Checkpoint) -> None:
         key, value = CHECKPOINTS.serialize(checkpoint)

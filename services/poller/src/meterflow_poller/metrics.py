@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from meterflow_contracts import DlqReason
 from prometheus_client import Counter, Gauge, Histogram
 
 OBJECTS = Counter(
@@ -32,3 +33,13 @@ ERRORS = Counter(
 )
 READY = Gauge("meterflow_poller_ready", "1 while ready: a standby, or the leader after a poll that worked.")
 LEADER = Gauge("meterflow_poller_leader", "1 while this instance is the elected leader that polls.")
+
+
+def _count_every_reason_from_zero() -> None:
+    """A counter series born at its first increment hides that increment from rate() and increase(): the
+    DLQ alert would miss the first dead letters of a reason. Every reason starts at 0 instead."""
+    for reason in DlqReason:
+        DLQ_RECORDS.labels(reason=reason.value)
+
+
+_count_every_reason_from_zero()

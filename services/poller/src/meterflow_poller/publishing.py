@@ -21,6 +21,7 @@ import orjson
 import structlog
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooLargeError, RecordTooLargeError
 from meterflow_contracts import RAW, DlqReason, RawBatch
+from meterflow_kit.tracing import trace_headers, trace_id
 
 from meterflow_poller import metrics
 from meterflow_poller.config import Settings
@@ -112,6 +113,7 @@ class ObjectPublisher:
             "object published",
             key=obj.key,
             etag=obj.etag,
+            trace_id=trace_id(s.bucket, obj.key, obj.etag),
             outcome=outcome.value,
             bytes=obj.size,
             records=streamed.records,
@@ -177,7 +179,7 @@ class ObjectPublisher:
         except ValueError as error:  # a record no JSON encoder takes: nested deeper than encoders recurse
             message, failure = None, error
         if message is not None and RAW.fits(*message):
-            in_flight.append(await self.publisher.send_raw(self.settings.raw_topic, message))
+            in_flight.append(await self.publisher.send_raw(self.settings.raw_topic, message, trace_headers(position)))
             streamed.records += len(chunk.records)
             streamed.chunks += 1
             metrics.MESSAGES_PUBLISHED.inc()

@@ -52,6 +52,20 @@ class ChannelSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class ChannelQualityRow:
+    """A row of /v1/quality: one channel of a meter, with the meter's and the channel's silent flags."""
+
+    muid: str
+    meter_silent: bool
+    obis: str
+    interval_s: int | None
+    first: datetime
+    last: datetime
+    count: int
+    silent: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Stats:
     count: int
     total: float | None
@@ -248,6 +262,15 @@ class Session:
         else:
             rows = await self._fetch(sql.METERS_AFTER, limit, after)
         return [ChannelSummary(str(row[0]), *row[1:]) for row in rows]
+
+    async def quality(
+        self, limit: int, after: uuid.UUID | None, silent: bool | None, tenant: str | None
+    ) -> list[ChannelQualityRow]:
+        """The channels of the first ``limit`` meters after ``after`` (by muid) with their silent flags:
+        only silent or only reporting meters with ``silent``, only ``tenant``'s meters unless it is None
+        (None: every tenant; the one place /v1/quality resolves which meters a caller may see)."""
+        rows = await self._fetch(sql.QUALITY, limit, after, silent, tenant)
+        return [ChannelQualityRow(str(row[0]), *row[1:]) for row in rows]
 
     async def readings(
         self, muid: uuid.UUID, obis: str, start: datetime, end: datetime, limit: int

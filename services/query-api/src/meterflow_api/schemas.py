@@ -396,3 +396,64 @@ class ValidationErrorResponse(_Model):
             ]
         ],
     )
+
+
+_CHANNEL_QUALITY_EXAMPLE = {
+    "obis": "1-0:1.29.0*255",
+    "hex": "0100011D00FF",
+    "interval_s": 900,
+    "first": "2023-02-01T00:00:00+00:00",
+    "last": "2023-02-28T23:45:00+00:00",
+    "count": 2688,
+    "expected": 2688,
+    "missing": 0,
+    "coverage": 1.0,
+    "silent": True,
+}
+_METER_QUALITY_EXAMPLE = {
+    "muid": MUID_EXAMPLE,
+    "last_reading": "2023-02-28T23:45:00+00:00",
+    "silent": True,
+    "expected": 2688,
+    "missing": 0,
+    "coverage": 1.0,
+    "channels": [_CHANNEL_QUALITY_EXAMPLE],
+}
+
+
+class ChannelQuality(_Model):
+    obis: str = Field(description="Normalized OBIS code A-B:C.D.E*F.", examples=["1-0:1.29.0*255"])
+    hex: str = Field(description="The same code as the source's 12 hex digits.", examples=["0100011D00FF"])
+    interval_s: int | None = Field(description="Usual step between readings; null while there is one.", examples=[900])
+    first: datetime = Field(description="Start of the first stored interval.", examples=["2023-02-01T00:00:00+00:00"])
+    last: datetime = Field(description="Start of the last stored interval.", examples=["2023-02-28T23:45:00+00:00"])
+    count: int = Field(description="Stored readings.", examples=[2688])
+    expected: int = Field(description="Intervals from first to last, both included.", examples=[2688])
+    missing: int = Field(description="Of those, intervals without a reading (gaps).", examples=[0])
+    coverage: float = Field(description="count / expected, 1.0 when nothing is missing.", examples=[1.0])
+    silent: bool = Field(
+        description="No reading for more than two intervals (false without interval).", examples=[False]
+    )
+
+
+class MeterQuality(_Model):
+    muid: UUID = Field(description="Meter (measurement unit) id.", examples=[MUID_EXAMPLE])
+    last_reading: datetime = Field(
+        description="Start of the meter's newest stored interval, any channel.", examples=["2023-02-28T23:45:00+00:00"]
+    )
+    silent: bool = Field(description="Every channel with a known interval is silent.", examples=[False])
+    expected: int = Field(description="Expected intervals, summed over the channels.", examples=[2688])
+    missing: int = Field(description="Missing intervals, summed over the channels.", examples=[0])
+    coverage: float = Field(description="Stored / expected intervals over all channels.", examples=[1.0])
+    channels: list[ChannelQuality] = Field(description="Every channel, by code.", examples=[[_CHANNEL_QUALITY_EXAMPLE]])
+
+
+class QualityResponse(_Model):
+    model_config = _example({"meters": [_METER_QUALITY_EXAMPLE], "next_cursor": None})
+
+    meters: list[MeterQuality] = Field(
+        description="One page of meters, by muid (see next_cursor).", examples=[[_METER_QUALITY_EXAMPLE]]
+    )
+    next_cursor: str | None = Field(
+        description="Pass as cursor to get the next page; null on the last page.", examples=["lc4zZ8vOSk2749oIKDHXvQ"]
+    )

@@ -231,3 +231,27 @@ FROM sites s LEFT JOIN site_channels c ON c.site = s.name
 WHERE s.name = $1 AND ($2::text IS NULL OR s.tenant = $2)
 ORDER BY c.role, c.label
 """
+
+# GET /v1/quality: a page of meters (keyset by muid after $2) with every channel. A channel is silent when
+# its last reading is older than two of its intervals; a meter when all its channels with a known interval
+# are. $3 keeps only silent (true) or only reporting (false) meters; $4 only the meters of that tenant.
+QUALITY = """
+WITH m AS (
+    SELECT muid,
+           coalesce(bool_and(last_ts < now() - make_interval(secs => 2 * interval_s))
+                    FILTER (WHERE interval_s > 0), false) AS silent
+    FROM channels
+    WHERE ($2::uuid IS NULL OR muid > $2::uuid)
+      AND ($4::text IS NULL OR muid IN (SELECT muid FROM meter_tenants WHERE tenant = $4::text))
+    GROUP BY muid
+    HAVING $3::boolean IS NULL
+        OR coalesce(bool_and(last_ts < now() - make_interval(secs => 2 * interval_s))
+                    FILTER (WHERE interval_s > 0), false) = $3::boolean
+    ORDER BY muid
+    LIMIT $1
+)
+SELECT c.muid, m.silent, c.obis, c.interval_s, c.first_ts, c.last_ts, c.readings,
+       coalesce(c.interval_s > 0 AND c.last_ts < now() - make_interval(secs => 2 * c.interval_s), false)
+FROM m JOIN channels c USING (muid)
+ORDER BY c.muid, c.obis
+"""

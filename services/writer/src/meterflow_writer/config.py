@@ -36,6 +36,10 @@ class Settings(ServiceSettings):
     refresh_interval_s: float = Field(
         1.0, gt=0, description="At most one aggregate refresh round this often (writes in between coalesce)."
     )
+    lag_interval_s: float = Field(5.0, gt=0, description="How often the group's time lag is read from the broker.")
+    completeness_interval_s: float = Field(
+        60.0, gt=0, description="How often the fleet's completeness is read from the channels table."
+    )
     ops_host: str = "127.0.0.1"
     ops_port: int = Field(9103, ge=1, le=65535)
     log_level: str = "INFO"

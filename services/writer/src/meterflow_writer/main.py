@@ -31,9 +31,10 @@ from meterflow_kit.logs import configure_logging
 from meterflow_kit.ops import OpsServer
 from meterflow_kit.settings import env_or_file
 from meterflow_kit.topic_check import check_topics
+from meterflow_kit.tracing import trace_id_of, trace_ids_of
 from meterflow_schema import migrate
 
-from meterflow_writer import metrics
+from meterflow_writer import freshness, metrics
 from meterflow_writer.config import Settings
 from meterflow_writer.db import Database
 from meterflow_writer.domain import (
@@ -47,6 +48,7 @@ from meterflow_writer.domain import (
 )
 from meterflow_writer.errors import DatabaseError
 from meterflow_writer.kafka import readings_consumer
+from meterflow_writer.observing import observe_forever
 from meterflow_writer.pgcopy import encode_rows
 from meterflow_writer.tenancy import bindings_for
 from meterflow_writer.validation import screen
@@ -109,6 +111,7 @@ class Writer:
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self.batch_loop())
                 tasks.create_task(self.load_loop())
+                tasks.create_task(observe_forever(self.settings, self.stop))
                 if self.db.aggregates:
                     tasks.create_task(self.refresh_loop())
         finally:
@@ -281,6 +284,7 @@ class Writer:
         committed = await self.consumer.commit(batch.offsets)
         elapsed = time.perf_counter() - started
         self.observe(len(rows), outcome, len(rejections))
+        freshness.observe_committed(batch.messages, time.time())
         if outcome.inserted or outcome.changed:
             self.refresh_wanted.set()
         log.info(
@@ -291,6 +295,7 @@ class Writer:
             rejected=len(rejections),
             seconds=round(elapsed, 3),
             offsets_committed=committed,
+            trace_ids=trace_ids_of(message.source for message in batch.messages),
         )
         return True
 
@@ -318,7 +323,8 @@ class Writer:
                 await sleep_or_stop(self.stop, next(delays))
         metrics.DLQ_RECORDS.labels(reason=dead.reason.value).inc()
         shown_key = (key if key is not None else DLQ.encode_key(dead)).decode("utf-8", "replace")
-        log.warning("dead letter", reason=dead.reason.value, key=shown_key, detail=dead.message[:200])
+        trace = trace_id_of(dead.source)
+        log.warning("dead letter", reason=dead.reason.value, key=shown_key, detail=dead.message[:200], trace_id=trace)
 
     @staticmethod
     def observe(rows: int, outcome: WriteOutcome, rejected: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from meterflow_contracts import DlqReason
 from prometheus_client import Counter, Gauge, Histogram
 
 ROWS_WRITTEN = Counter(
@@ -68,3 +69,59 @@ OLDEST_MARK_AGE = Gauge(
     "aggregates may be stale there. Alert when it stays above a few refresh intervals.",
 )
 READY = Gauge("meterflow_writer_ready", "1 while the database is reachable and the consumer runs.")
+CONSUMER_OLDEST_UNPROCESSED = Gauge(
+    "meterflow_writer_consumer_oldest_unprocessed_timestamp_seconds",
+    "Broker timestamp of the oldest readings message the group has not made durable (now when none waits): "
+    "the time lag is time() minus it.",
+    ["topic"],
+)
+# Freshness (freshness.py): bounded labels, the source bucket and the tenant, never the meter.
+LANDED_READINGS = Counter(
+    "meterflow_writer_landed_readings_total",
+    "Readings committed whose source object's landing time (S3 LastModified) is known: the freshness SLI's "
+    "denominator.",
+)
+QUERYABLE_WITHIN = Counter(
+    "meterflow_writer_readings_queryable_within_total",
+    "Readings committed at most `seconds` after their source object landed in the bucket (cumulative, like "
+    "histogram buckets): the freshness SLI's numerator.",
+    ["seconds"],
+)
+NEWEST_READING = Gauge(
+    "meterflow_writer_newest_reading_timestamp_seconds",
+    "Interval start of the newest reading committed, by source bucket and tenant: its age is the age of "
+    "the newest queryable reading.",
+    ["source", "tenant"],
+)
+NEWEST_LANDED = Gauge(
+    "meterflow_writer_newest_landed_timestamp_seconds",
+    "Landing time (S3 LastModified) of the newest source object whose readings were committed, by source "
+    "bucket and tenant.",
+    ["source", "tenant"],
+)
+# Completeness (completeness.py): fleet-wide, read from the channels table.
+SILENT_METERS = Gauge(
+    "meterflow_writer_silent_meters",
+    "Meters whose every channel has been silent for more than two of its intervals (as of the last check).",
+)
+EXPECTED_INTERVALS = Gauge(
+    "meterflow_writer_expected_intervals_last_day",
+    "Intervals the channels should have delivered in the last 24 hours (from each channel's first reading).",
+)
+MISSING_INTERVALS = Gauge(
+    "meterflow_writer_missing_intervals_last_day",
+    "Of those, intervals without a reading.",
+)
+COMPLETENESS_CHECKED = Gauge(
+    "meterflow_writer_completeness_checked_timestamp_seconds", "Unix time of the last completeness check."
+)
+
+
+def _count_every_reason_from_zero() -> None:
+    """A counter series born at its first increment hides that increment from rate() and increase(): the
+    DLQ alert would miss the first dead letters of a reason. Every reason starts at 0 instead."""
+    for reason in DlqReason:
+        DLQ_RECORDS.labels(reason=reason.value)
+
+
+_count_every_reason_from_zero()

@@ -1,5 +1,6 @@
-"""The `meterflow` developer CLI: demo data, topics, database migrations, OBIS decoding, tenants and API keys,
-sites, meter erasure, the exploration report.
+"""The `meterflow` CLI: demo data, topics, database migrations, OBIS decoding, tenants and API keys, sites,
+meter erasure, the exploration report, and for the on-call the dead letters (`dlq`) and one screen of the
+pipeline's state (`status`).
 
 Examples: ``meterflow demo-data --meters 20 --bucket meterflow-raw``,
 ``meterflow topics create``, ``meterflow db migrate``, ``meterflow obis decode 0100011D00FF 1.8.0``,
@@ -17,11 +18,13 @@ from meterflow_kit.logs import configure_logging
 from meterflow_cli import (
     db_cmd,
     demo_cmd,
+    dlq_cmd,
     explore_cmd,
     keys_cmd,
     meters_cmd,
     obis_cmd,
     sites_cmd,
+    status_cmd,
     tenants_cmd,
     topics_cmd,
 )
@@ -39,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     explore_cmd.add_parser(sub)
     sites_cmd.add_parser(sub)
     meters_cmd.add_parser(sub)
+    dlq_cmd.add_parser(sub)
+    status_cmd.add_parser(sub)
     return parser
 
 

@@ -10,6 +10,7 @@
 - ``insights``: GET /v1/meters/{muid}/insights, /overview (the work is in ``meterflow_api.insights``)
 - ``fleet``: GET /v1/fleet/series, /v1/fleet/top (the work is in ``meterflow_api.fleet``)
 - ``compatibility``: GET /meterdata/measurement (the source company's format)
+- ``quality``: GET /v1/quality (per meter coverage, gaps, last reading, silent flag)
 - ``common``: parameter declarations, documented error responses, per-meter parameter parsing
 
 A new endpoint goes into its resource's module (a new module for a new resource, added to ``router``
@@ -25,6 +26,7 @@ from meterflow_api.routes import (
     fleet,
     insights,
     meters,
+    quality,
     readings,
     series,
     sites,
@@ -37,7 +39,19 @@ router = APIRouter(
     route_class=LeanParamsRoute,
     routes=[
         route
-        for module in (meters, readings, series, analytics, insights, fleet, cost, tariffs, sites, compatibility)
+        for module in (
+            meters,
+            readings,
+            series,
+            analytics,
+            insights,
+            fleet,
+            cost,
+            tariffs,
+            sites,
+            quality,
+            compatibility,
+        )
         for route in module.router.routes
     ],
 )
