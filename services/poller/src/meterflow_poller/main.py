@@ -40,6 +40,7 @@ from meterflow_poller.domain import Leadership, ObjectInfo, Outcome, Planner, co
 from meterflow_poller.errors import KafkaStateError, S3Error
 from meterflow_poller.fencing import take_generation
 from meterflow_poller.kafka import Election, Publisher, SoleLeader, load_checkpoints
+from meterflow_poller.notifications import NotificationConsumer
 from meterflow_poller.publishing import Interrupted, ObjectPublisher
 from meterflow_poller.s3 import S3Source
 
@@ -78,6 +79,12 @@ class Poller:
         self.healthy = False
         # Leadership term -> the generation taken for it (fencing.py); one take per term.
         self.generations: dict[int, int] = {}
+        # With a notification queue, every instance publishes what S3 announces (notifications.py).
+        self.notifications = (
+            NotificationConsumer(settings, self.s3, self.publisher, self.stop)
+            if settings.notification_queue_url
+            else None
+        )
         metrics.READY.set_function(lambda: 1.0 if self.readiness()[0] else 0.0)
         metrics.LEADER.set_function(lambda: 1.0 if self.leader.state.leading else 0.0)
 
@@ -87,6 +94,8 @@ class Poller:
         state = self.leader.state
         if self.stop.is_set():
             return False, "stopping"
+        if self.notifications is not None and self.notifications.healthy is False:
+            return False, "S3 notifications failing (see meterflow_poller_notification_errors_total)"
         if not state.joined:
             return False, "joining the poller election group"
         if not state.leading:
@@ -107,9 +116,19 @@ class Poller:
     # -- schedule --------------------------------------------------------------------------------------
 
     async def run(self, once: bool) -> bool:
-        """Poll until stopped; with ``once``, one poll. Returns False when a ``once`` poll failed."""
+        """Poll until stopped (and consume notifications, if configured); with ``once``, one listing poll.
+        Returns False when a ``once`` poll failed."""
         if once:
             return await self.run_once()
+        if self.notifications is not None:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self.notifications.run())
+                listing = group.create_task(self.run_listing())
+            return listing.result()
+        return await self.run_listing()
+
+    async def run_listing(self) -> bool:
+        """The elected listing poll every interval until stopped."""
         delays = backoff_delays(base=1.0, cap=self.settings.retry_max_s)
         while await self.wait_leading(within_s=None):
             term = self.leader.state.term
@@ -336,6 +355,7 @@ async def serve(settings: Settings, once: bool) -> bool:
         once=once,
         election=settings.election_group if settings.election else "off",
         interval_s=settings.interval_s,
+        notifications=settings.notification_queue_url or "off",
     )
     try:
         await poller.publisher.start()
