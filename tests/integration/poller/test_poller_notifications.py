@@ -69,7 +69,9 @@ async def listing_done(process: ServiceProcess) -> None:
     await eventually(polled, 60, "the first listing poll", alive=[process])
 
 
-async def checkpointed(servers: Servers, topics: Topics, bucket: str, keys: set[str], alive: list[ServiceProcess]) -> None:
+async def checkpointed(
+    servers: Servers, topics: Topics, bucket: str, keys: set[str], alive: list[ServiceProcess]
+) -> None:
     async def all_there() -> bool:
         latest = await latest_checkpoints(servers.kafka, topics.checkpoints)
         return {f"{bucket}/{k}" for k in keys} <= set(latest)
@@ -94,8 +96,10 @@ async def test_objects_are_published_as_announced_and_removals_tombstone_their_c
 
     async def settled() -> bool:
         latest = await latest_checkpoints(servers.kafka, topics.checkpoints)
-        return latest.get(f"{bucket}/a.json") is not None and latest[f"{bucket}/a.json"].etag == new_etag and (
-            f"{bucket}/e.json" not in latest
+        return (
+            latest.get(f"{bucket}/a.json") is not None
+            and latest[f"{bucket}/a.json"].etag == new_etag
+            and (f"{bucket}/e.json" not in latest)
         )
 
     await eventually(settled, 60, "the new version checkpointed and the removal tombstoned", alive=[poller])
@@ -144,7 +148,9 @@ async def test_two_instances_share_the_queue_and_publish_every_object(
         s3.put_object(Bucket=bucket, Key=key, Body=document(10))
     await checkpointed(servers, topics, bucket, keys, [first, second])
     published = notified(first, "published") + notified(second, "published")
-    listed_new = sum(metric_value(p.metrics(), "meterflow_poller_objects_total", 'outcome="new"') for p in (first, second))
+    listed_new = sum(
+        metric_value(p.metrics(), "meterflow_poller_objects_total", 'outcome="new"') for p in (first, second)
+    )
     assert published + listed_new >= len(keys)
     assert {p.key for p in await raw_positions(servers.kafka, topics.raw)} == keys
 

@@ -4,6 +4,7 @@ S3_ENDPOINT_URL, AWS_*). Durations are in seconds (``_s``)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 from meterflow_contracts import CHECKPOINTS, DLQ, RAW
@@ -67,6 +68,9 @@ class Settings(ServiceSettings):
     notification_visibility_s: int = Field(
         300, ge=1, le=43_200, description="How long a received notification stays hidden before it is redelivered."
     )
+    # Several sources in one poller (sources.py, docs/sources.md); without the file, the one source above.
+    sources_file: Path | None = Field(None, description="YAML/JSON file listing the sources; see docs/sources.md.")
+    source_name: str = Field("default", description="The source's name in metrics and logs.")
     ops_host: str = "127.0.0.1"
     ops_port: int = Field(9101, ge=1, le=65535)
     log_level: str = Field("INFO", validation_alias=AliasChoices("POLLER_LOG_LEVEL", "LOG_LEVEL"))

@@ -50,3 +50,20 @@ NOTIFICATION_ERRORS = Counter(
     "kind: sqs, sqs_config, s3, kafka, internal.",
     ["kind"],
 )
+
+# Per source (the sources of POLLER_SOURCES_FILE, or "default"): a bounded label, one value per source.
+SOURCE_UP = Gauge("meterflow_poller_source_up", "1 while the source's last poll worked, 0 after a failure.", ["source"])
+SOURCE_LEADER = Gauge("meterflow_poller_source_leader", "1 while this instance leads the source's listing.", ["source"])
+SOURCE_LAST_SUCCESS = Gauge(
+    "meterflow_poller_source_last_success_timestamp_seconds",
+    "Unix time of the source's last complete poll.",
+    ["source"],
+)
+SOURCE_ERRORS = Counter(
+    "meterflow_poller_source_errors_total", "Failed polls of the source, by kind (as errors_total).", ["source", "kind"]
+)
+SOURCE_OBJECTS = Counter(
+    "meterflow_poller_source_objects_total",
+    "Objects per poll of the source, by outcome (as objects_total).",
+    ["source", "outcome"],
+)
