@@ -8,14 +8,13 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from conftest import Pollers
 from meterflow_harness.metrics import metric_value
 from meterflow_harness.names import unique
 from meterflow_harness.pipeline import Topics
 from meterflow_harness.processes import ServiceProcess
-from meterflow_harness.servers import LOCAL_CREDENTIALS, Servers
+from meterflow_harness.servers import Servers
 from meterflow_harness.waiting import eventually
 from poller_runs import document, latest_checkpoints, raw_positions
 
@@ -25,7 +24,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture
 def queue(servers: Servers, s3: Any, bucket: str) -> Iterator[str]:
     """An SQS queue of this test's own that the test bucket notifies of created and removed objects."""
-    sqs = sqs_client(servers)
+    sqs = servers.sqs_client()
     url: str = sqs.create_queue(QueueName=unique("mf-notify-"))["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     s3.put_bucket_notification_configuration(
@@ -36,16 +35,6 @@ def queue(servers: Servers, s3: Any, bucket: str) -> Iterator[str]:
     )
     yield url
     sqs.delete_queue(QueueUrl=url)
-
-
-def sqs_client(servers: Servers) -> Any:
-    return boto3.client(
-        "sqs",
-        endpoint_url=servers.s3_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-    )
 
 
 def start_consumer(pollers: Pollers, queue: str, **overrides: str) -> ServiceProcess:
@@ -126,7 +115,7 @@ async def test_a_duplicate_notification_publishes_nothing_twice(
         "eventName": "ObjectCreated:Put",
         "s3": {"bucket": {"name": bucket}, "object": {"key": "once.json", "size": 1, "eTag": etag}},
     }
-    sqs = sqs_client(servers)
+    sqs = servers.sqs_client()
     sqs.send_message(QueueUrl=queue, MessageBody=json.dumps({"Records": [record]}))
     sqs.send_message(QueueUrl=queue, MessageBody="hello")
 
@@ -160,7 +149,7 @@ async def test_the_listing_publishes_an_object_whose_notification_was_lost(
 ) -> None:
     # The object lands before the bucket notifies anyone: no notification will ever name it.
     s3.put_object(Bucket=bucket, Key="lost.json", Body=document(10))
-    sqs = sqs_client(servers)
+    sqs = servers.sqs_client()
     url = sqs.create_queue(QueueName=unique("mf-notify-"))["QueueUrl"]
     try:
         poller = start_consumer(pollers, url, POLLER_INTERVAL_S="2")
