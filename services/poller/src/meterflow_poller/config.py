@@ -4,6 +4,7 @@ S3_ENDPOINT_URL, AWS_*). Durations are in seconds (``_s``)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 from meterflow_contracts import CHECKPOINTS, DLQ, RAW
@@ -63,6 +64,22 @@ class Settings(ServiceSettings):
     leader_wait_s: float = Field(30.0, ge=0, description="--once: how long to wait to become the leader.")
     retry_max_s: float = Field(60.0, gt=0, description="Cap of the backoff between failed polls.")
     once_attempts: int = Field(3, ge=1, description="--once: polls tried when S3 or Kafka fail transiently.")
+    # S3 event notifications (docs/sources.md): with a queue, objects are published as S3 announces them,
+    # by every instance (the queue splits the work), and the elected listing every interval_s only
+    # reconciles (a lost notification); set interval_s long then (e.g. 3600).
+    notification_queue_url: str | None = Field(None, description="SQS queue URL that the bucket notifies.")
+    sqs_endpoint_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("POLLER_SQS_ENDPOINT_URL", "SQS_ENDPOINT_URL"),
+        description="Default: the S3 endpoint (moto serves both); unset in AWS.",
+    )
+    notification_wait_s: float = Field(20.0, ge=0, le=20, description="SQS long-poll wait (20 s is the maximum).")
+    notification_visibility_s: int = Field(
+        300, ge=1, le=43_200, description="How long a received notification stays hidden before it is redelivered."
+    )
+    # Several sources in one poller (sources.py, docs/sources.md); without the file, the one source above.
+    sources_file: Path | None = Field(None, description="YAML/JSON file listing the sources; see docs/sources.md.")
+    source_name: str = Field("default", description="The source's name in metrics and logs.")
     ops_host: str = "127.0.0.1"
     ops_port: int = Field(9101, ge=1, le=65535)
     log_level: str = Field("INFO", validation_alias=AliasChoices("POLLER_LOG_LEVEL", "LOG_LEVEL"))

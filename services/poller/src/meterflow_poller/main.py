@@ -40,8 +40,10 @@ from meterflow_poller.domain import Leadership, ObjectInfo, Outcome, Planner, co
 from meterflow_poller.errors import KafkaStateError, S3Error
 from meterflow_poller.fencing import take_generation
 from meterflow_poller.kafka import Election, Publisher, SoleLeader, load_checkpoints
+from meterflow_poller.notifications import NotificationConsumer
 from meterflow_poller.publishing import Interrupted, ObjectPublisher
 from meterflow_poller.s3 import S3Source
+from meterflow_poller.sources import SourcesFileError, source_settings
 
 log = structlog.get_logger("meterflow.poller")
 
@@ -63,23 +65,38 @@ class PollResult(Enum):
 
 
 class Poller:
-    def __init__(self, settings: Settings, leader: Leader | None = None) -> None:
+    """One source (a bucket and its prefixes): its elected listing and, if configured, its notifications.
+    A poller process runs one per source (sources.py), sharing the Kafka producer and the stop signal."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        leader: Leader | None = None,
+        publisher: Publisher | None = None,
+        stop: asyncio.Event | None = None,
+    ) -> None:
         self.settings = settings
+        self.source = settings.source_name
         self.s3 = S3Source(settings)
-        self.publisher = Publisher(settings.kafka)
+        self.publisher = publisher or Publisher(settings.kafka)
         self.objects = ObjectPublisher(settings, self.s3, self.publisher, self.may_go_on)
         self.leader: Leader = leader or (
             Election(settings.kafka, settings.checkpoint_topic, settings.election_group)
             if settings.election
             else SoleLeader()
         )
-        self.stop = asyncio.Event()
+        self.stop = stop or asyncio.Event()
         self.trigger = asyncio.Event()
         self.healthy = False
         # Leadership term -> the generation taken for it (fencing.py); one take per term.
         self.generations: dict[int, int] = {}
-        metrics.READY.set_function(lambda: 1.0 if self.readiness()[0] else 0.0)
-        metrics.LEADER.set_function(lambda: 1.0 if self.leader.state.leading else 0.0)
+        # With a notification queue, every instance publishes what S3 announces (notifications.py).
+        self.notifications = (
+            NotificationConsumer(settings, self.s3, self.publisher, self.stop)
+            if settings.notification_queue_url
+            else None
+        )
+        metrics.SOURCE_LEADER.labels(source=self.source).set_function(lambda: 1.0 if self.leader.state.leading else 0.0)
 
     # -- operations endpoint ------------------------------------------------------------------------
 
@@ -87,6 +104,8 @@ class Poller:
         state = self.leader.state
         if self.stop.is_set():
             return False, "stopping"
+        if self.notifications is not None and self.notifications.healthy is False:
+            return False, "S3 notifications failing (see meterflow_poller_notification_errors_total)"
         if not state.joined:
             return False, "joining the poller election group"
         if not state.leading:
@@ -107,9 +126,19 @@ class Poller:
     # -- schedule --------------------------------------------------------------------------------------
 
     async def run(self, once: bool) -> bool:
-        """Poll until stopped; with ``once``, one poll. Returns False when a ``once`` poll failed."""
+        """Poll until stopped (and consume notifications, if configured); with ``once``, one listing poll.
+        Returns False when a ``once`` poll failed."""
         if once:
             return await self.run_once()
+        if self.notifications is not None:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self.notifications.run())
+                listing = group.create_task(self.run_listing())
+            return listing.result()
+        return await self.run_listing()
+
+    async def run_listing(self) -> bool:
+        """The elected listing poll every interval until stopped."""
         delays = backoff_delays(base=1.0, cap=self.settings.retry_max_s)
         while await self.wait_leading(within_s=None):
             term = self.leader.state.term
@@ -184,24 +213,29 @@ class Poller:
             log.info("poll interrupted; no partial checkpoint written", stop=self.stop.is_set())
             return PollResult.INTERRUPTED
         except S3Error as error:
-            metrics.ERRORS.labels(kind="s3" if error.retriable else "s3_config").inc()
-            log.error("poll failed", error=str(error), retriable=error.retriable)
-            self.healthy = False
+            self.failed("s3" if error.retriable else "s3_config")
+            log.error("poll failed", source=self.source, error=str(error), retriable=error.retriable)
             return PollResult.RETRY if error.retriable else PollResult.FATAL
         except (KafkaError, KafkaStateError) as error:
-            metrics.ERRORS.labels(kind="kafka").inc()
-            log.error("poll failed", error=str(error) or repr(error), retriable=True)
-            self.healthy = False
+            self.failed("kafka")
+            log.error("poll failed", source=self.source, error=str(error) or repr(error), retriable=True)
             return PollResult.RETRY
         except Exception as error:  # unexpected: stay alive, report, retry with backoff
-            metrics.ERRORS.labels(kind="internal").inc()
-            log.exception("poll failed", error=repr(error))
-            self.healthy = False
+            self.failed("internal")
+            log.exception("poll failed", source=self.source, error=repr(error))
             return PollResult.RETRY
         metrics.POLL_SECONDS.observe(time.perf_counter() - started)
         metrics.LAST_SUCCESS.set(time.time())
+        metrics.SOURCE_LAST_SUCCESS.labels(source=self.source).set(time.time())
+        metrics.SOURCE_UP.labels(source=self.source).set(1)
         self.healthy = True
         return PollResult.OK
+
+    def failed(self, kind: str) -> None:
+        metrics.ERRORS.labels(kind=kind).inc()
+        metrics.SOURCE_ERRORS.labels(source=self.source, kind=kind).inc()
+        metrics.SOURCE_UP.labels(source=self.source).set(0)
+        self.healthy = False
 
     async def may_go_on(self, term: int) -> None:
         """Raise Interrupted unless this instance may still publish work begun in ``term``."""
@@ -267,8 +301,11 @@ class Poller:
             metrics.OBJECTS.labels(outcome="deleted").inc()
             counts["deleted"] += 1
             log.info("object deleted; checkpoint tombstoned", key=key)
+        for counted in ("listed", "new", "changed", "skipped", "published", "failed", "deleted"):
+            metrics.SOURCE_OBJECTS.labels(source=self.source, outcome=counted).inc(counts[counted])
         log.info(
             "poll done",
+            source=self.source,
             bucket=s.bucket,
             seconds=round(time.perf_counter() - started, 3),
             **{
@@ -325,35 +362,63 @@ def peak_rss_mb() -> float:
 
 
 async def serve(settings: Settings, once: bool) -> bool:
-    poller = Poller(settings)
-    install_stop_signals(poller.stop)
-    ops = OpsServer(settings.ops_host, settings.ops_port, poller.ready, [("POST", "/poll", poller.poll_now)])
+    """Run every source (one, or those of POLLER_SOURCES_FILE) until stopped; True unless a ``once``
+    poll of some source failed."""
+    stop = asyncio.Event()
+    install_stop_signals(stop)
+    publisher = Publisher(settings.kafka)
+    pollers = [Poller(source, publisher=publisher, stop=stop) for source in source_settings(settings)]
+    metrics.READY.set_function(lambda: 1.0 if all(p.readiness()[0] for p in pollers) else 0.0)
+    metrics.LEADER.set_function(lambda: 1.0 if any(p.leader.state.leading for p in pollers) else 0.0)
+
+    async def ready() -> tuple[bool, str]:
+        states = [(p.source, *p.readiness()) for p in pollers]
+        if len(states) == 1:
+            return states[0][1], states[0][2]
+        return all(ok for _, ok, _ in states), "; ".join(f"{name}: {detail}" for name, _, detail in states)
+
+    async def poll_now(request: web.Request) -> web.Response:
+        answers = [await p.poll_now(request) for p in pollers]
+        accepted = any(a.status == 202 for a in answers)
+        status = "poll requested" if accepted else "standby: the leader polls; ask it"
+        return web.json_response({"status": status}, status=202 if accepted else 409)
+
+    ops = OpsServer(settings.ops_host, settings.ops_port, ready, [("POST", "/poll", poll_now)])
     await ops.start()
-    log.info(
-        "poller starting",
-        bucket=settings.bucket,
-        prefixes=settings.prefixes,
-        once=once,
-        election=settings.election_group if settings.election else "off",
-        interval_s=settings.interval_s,
-    )
+    for poller in pollers:
+        s = poller.settings
+        log.info(
+            "poller starting",
+            source=poller.source,
+            bucket=s.bucket,
+            prefixes=s.prefixes,
+            once=once,
+            election=s.election_group if s.election else "off",
+            interval_s=s.interval_s,
+            notifications=s.notification_queue_url or "off",
+        )
     try:
-        await poller.publisher.start()
+        await publisher.start()
         await check_topics(
             settings.kafka,
             {settings.raw_topic: RAW, settings.dlq_topic: DLQ, settings.checkpoint_topic: CHECKPOINTS},
         )
         try:
-            await poller.leader.start()
-            try:
-                return await poller.run(once)
-            finally:
-                await poller.leader.stop()
+            # Each source runs on its own: its failures back off and retry without touching the others.
+            return all(await asyncio.gather(*(run_source(p, once) for p in pollers)))
         finally:
-            await poller.publisher.stop()
+            await publisher.stop()
     finally:
         await ops.stop()
         log.info("poller stopped", peak_rss_mb=peak_rss_mb())
+
+
+async def run_source(poller: Poller, once: bool) -> bool:
+    await poller.leader.start()
+    try:
+        return await poller.run(once)
+    finally:
+        await poller.leader.stop()
 
 
 def cli() -> None:
@@ -362,9 +427,14 @@ def cli() -> None:
     args = parser.parse_args()
     try:
         settings = Settings()  # credentials come from the environment
+        source_settings(settings)  # a bad sources file stops the start, before anything connects
     except ValidationError as error:
         configure_logging("poller")
         log.error("invalid settings", errors=error.errors(include_url=False, include_input=False))
+        sys.exit(2)
+    except SourcesFileError as error:
+        configure_logging("poller")
+        log.error("invalid sources file", error=str(error))
         sys.exit(2)
     configure_logging("poller", settings.log_level)
     try:

@@ -33,6 +33,41 @@ ERRORS = Counter(
 )
 READY = Gauge("meterflow_poller_ready", "1 while ready: a standby, or the leader after a poll that worked.")
 LEADER = Gauge("meterflow_poller_leader", "1 while this instance is the elected leader that polls.")
+NOTIFICATIONS = Counter(
+    "meterflow_poller_notifications_total",
+    "S3 event notifications from the queue, by outcome: received (queue messages), published, skipped "
+    "(the checkpointed version), removed (checkpoint tombstoned), gone (the object no longer exists), "
+    "ignored (another bucket or prefix), invalid (not an S3 notification: deleted from the queue).",
+    ["outcome"],
+)
+NOTIFICATION_DELAY = Histogram(
+    "meterflow_poller_notification_delay_seconds",
+    "From the event time S3 gives a created object to its last chunk acknowledged by Kafka.",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300),
+)
+NOTIFICATION_ERRORS = Counter(
+    "meterflow_poller_notification_errors_total",
+    "Batches of notifications that failed (left in the queue, redelivered after the visibility timeout), by "
+    "kind: sqs, sqs_config, s3, kafka, internal.",
+    ["kind"],
+)
+
+# Per source (the sources of POLLER_SOURCES_FILE, or "default"): a bounded label, one value per source.
+SOURCE_UP = Gauge("meterflow_poller_source_up", "1 while the source's last poll worked, 0 after a failure.", ["source"])
+SOURCE_LEADER = Gauge("meterflow_poller_source_leader", "1 while this instance leads the source's listing.", ["source"])
+SOURCE_LAST_SUCCESS = Gauge(
+    "meterflow_poller_source_last_success_timestamp_seconds",
+    "Unix time of the source's last complete poll.",
+    ["source"],
+)
+SOURCE_ERRORS = Counter(
+    "meterflow_poller_source_errors_total", "Failed polls of the source, by kind (as errors_total).", ["source", "kind"]
+)
+SOURCE_OBJECTS = Counter(
+    "meterflow_poller_source_objects_total",
+    "Objects per poll of the source, by outcome (as objects_total).",
+    ["source", "outcome"],
+)
 
 
 def _count_every_reason_from_zero() -> None:

@@ -137,6 +137,20 @@ class S3Source:
         body: BinaryIO = response["Body"]
         return body
 
+    def head(self, key: str) -> ObjectInfo | None:
+        """The object's current version, or None when it does not exist (any more)."""
+        with translate_errors(self._bucket, key):
+            try:
+                response = self._client.head_object(Bucket=self._bucket, Key=key)
+            except ClientError as error:
+                # HEAD has no body, so a missing key is a bare 404 (which a listing would mean as no bucket).
+                if str(error.response.get("Error", {}).get("Code", "")) in {"404", "NoSuchKey"}:
+                    return None
+                raise
+        return ObjectInfo(
+            key, response["ETag"].strip('"'), int(response["ContentLength"]), response.get("LastModified")
+        )
+
     def ping(self) -> None:
         with translate_errors(self._bucket):
             self._client.head_bucket(Bucket=self._bucket)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 
@@ -60,8 +60,15 @@ class Servers:
         return f"{base}/{database}"
 
     def s3_client(self, credentials: Mapping[str, str] = LOCAL_CREDENTIALS) -> Any:
+        return self.aws_client("s3", credentials)
+
+    def sqs_client(self, credentials: Mapping[str, str] = LOCAL_CREDENTIALS) -> Any:
+        """SQS of the same moto server (it serves every AWS API it implements on one port)."""
+        return self.aws_client("sqs", credentials)
+
+    def aws_client(self, service: Literal["s3", "sqs"], credentials: Mapping[str, str] = LOCAL_CREDENTIALS) -> Any:
         return boto3.client(
-            "s3",
+            service,
             endpoint_url=self.s3_endpoint,
             region_name="us-east-1",
             aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
