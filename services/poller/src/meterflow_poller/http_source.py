@@ -61,6 +61,7 @@ class Remembered:
 
     validators: Validators
     summary: PageSummary
+    published: int  # of its records, those new in the window: the record indices it took
 
 
 @dataclass(slots=True)
@@ -159,14 +160,16 @@ class HttpPoller(Poller):
                 if page.not_modified and remembered is not None:
                     summary = remembered.summary
                     run.dedupe.seen |= summary.ids
+                    run.position += remembered.published
                 else:
+                    before = run.position
                     try:
                         summary = await self.publish_page(run, page, term)
                     except BadBody as bad:
                         await self.dead_letter(run, page, params, bad, term)
                         return "bad_body"
                     if page.validators != Validators():
-                        self.remembered[page_key] = Remembered(page.validators, summary)
+                        self.remembered[page_key] = Remembered(page.validators, summary, run.position - before)
                 stop, previous_oldest = next_stop(summary, http.limit, stop, previous_oldest), summary.oldest
             await self.release_held(run, last=True, term=term)
         finally:
