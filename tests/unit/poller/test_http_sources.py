@@ -74,6 +74,7 @@ sources:
         ("sources: [{name: a, kind: http, base_url: 'http://x', muids: [m]}]", "needs start"),
         ("sources: [{name: a, kind: http, base_url: 'ftp://x', muids: [m], start: 2023-02-01T00:00:00Z}]", "base_url"),
         ("sources: [{name: a, bucket: bbb, muids: [m]}]", "only for kind: http"),
+        ("sources: [{name: a, bucket: bbb, limit: 5}]", "limit: only for kind: http"),
         (
             "sources: [{name: a, kind: http, bucket: bbb, base_url: 'http://x', muids: [m], "
             "start: 2023-02-01T00:00:00Z}]",

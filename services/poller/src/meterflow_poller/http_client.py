@@ -14,11 +14,13 @@ from datetime import UTC, datetime
 import httpx
 import structlog
 from meterflow_kit.backoff import backoff_delays
+from meterflow_kit.lifecycle import sleep_or_stop
 
 from meterflow_poller import metrics
 from meterflow_poller.config import HttpSettings
 from meterflow_poller.errors import HttpSourceError
 from meterflow_poller.http_window import retry_after_s
+from meterflow_poller.publishing import Interrupted
 
 log = structlog.get_logger("meterflow.poller.http")
 
@@ -80,8 +82,9 @@ class RateLimit:
 
 
 class HttpFetcher:
-    def __init__(self, source: str, http: HttpSettings, retry_max_s: float) -> None:
+    def __init__(self, source: str, http: HttpSettings, retry_max_s: float, stop: asyncio.Event) -> None:
         self.source = source
+        self.stop = stop
         self.http = http
         self.retry_max_s = retry_max_s
         self.rate = RateLimit(http.rate_per_s)
@@ -122,7 +125,8 @@ class HttpFetcher:
             if attempt == self.http.max_attempts:
                 raise HttpSourceError(f"{failure} (after {attempt} attempts)", retriable=True)
             log.info("http request failed; asking again", source=self.source, error=failure, wait_s=round(wait, 2))
-            await asyncio.sleep(wait)
+            if await sleep_or_stop(self.stop, wait):
+                raise Interrupted  # a long Retry-After must not hold up a shutdown
         raise AssertionError("unreachable")  # the loop returns or raises on its last attempt
 
     def wait_after(self, response: httpx.Response, backoff: float) -> float:

@@ -92,7 +92,7 @@ class HttpPoller(Poller):
         if settings.http is None:
             raise ValueError("an http source needs its http settings")
         self.http: HttpSettings = settings.http
-        self.fetcher = HttpFetcher(self.source, self.http, settings.retry_max_s)
+        self.fetcher = HttpFetcher(self.source, self.http, settings.retry_max_s, self.stop)
         self.remembered: dict[PageKey, Remembered] = {}
 
     async def run(self, once: bool) -> bool:

@@ -394,6 +394,7 @@ async def serve(settings: Settings, once: bool) -> bool:
         log.info(
             "poller starting",
             source=poller.source,
+            kind=s.kind,
             bucket=s.bucket,
             prefixes=s.prefixes,
             once=once,

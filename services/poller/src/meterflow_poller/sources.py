@@ -95,7 +95,22 @@ def read_secret(what: str, variable: str | None, path: Path | None) -> str:
 
 
 _S3_FIELDS = ("bucket", "prefixes", "notification_queue_url", "s3_endpoint_url", "sqs_endpoint_url", "s3_region")
-_HTTP_FIELDS = ("base_url", "muids", "start", "headers_env", "headers_file")
+_HTTP_FIELDS = (
+    "base_url",
+    "path",
+    "muids",
+    "measurement",
+    "start",
+    "until",
+    "window_s",
+    "settle_s",
+    "limit",
+    "timeout_s",
+    "max_attempts",
+    "rate_per_s",
+    "headers_env",
+    "headers_file",
+)
 
 
 class SourceSpec(BaseModel):
