@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter, deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
@@ -76,6 +76,8 @@ class WindowRun:
     held: tuple[ObjectInfo, Chunk] | None = None
     position: int = 0
     size: int = 0
+    # Pages with validators, remembered for the window's next fetch once this one's records are acknowledged.
+    remember: dict[PageKey, Remembered] = field(default_factory=dict)
 
 
 class HttpPoller(Poller):
@@ -139,42 +141,53 @@ class HttpPoller(Poller):
             )
 
     async def fetch_window(self, muid: str, window: Window, term: int) -> str:
-        """Publish one window page by page and checkpoint it; returns completed or bad_body."""
-        http = self.http
-        run = WindowRun(f"{muid}/{http.measurement}/{window.label}", Streamed(), Deduper(), deque())
-        stop: datetime | None = window.stop
-        previous_oldest: datetime | None = None
+        """Publish one window page by page and checkpoint it; returns completed or bad_body. The pages a
+        server gave validators for are remembered only once their records are acknowledged: a later 304
+        must never stand for records that were lost."""
+        run = WindowRun(f"{muid}/{self.http.measurement}/{window.label}", Streamed(), Deduper(), deque())
         try:
-            while stop is not None:
-                page_key = (muid, iso(window.start), iso(stop))
-                remembered = self.remembered.get(page_key)
-                params: dict[str, str | int] = {
-                    "muid": muid,
-                    "measurement": http.measurement,
-                    "start": iso(window.start),
-                    "stop": iso(stop),
-                    "limit": http.limit,
-                }
-                page = await self.fetcher.page(params, remembered.validators if remembered else None)
-                await self.may_go_on(term)
-                if page.not_modified and remembered is not None:
-                    summary = remembered.summary
-                    run.dedupe.seen |= summary.ids
-                    run.position += remembered.published
-                else:
-                    before = run.position
-                    try:
-                        summary = await self.publish_page(run, page, term)
-                    except BadBody as bad:
-                        await self.dead_letter(run, page, params, bad, term)
-                        return "bad_body"
-                    if page.validators != Validators():
-                        self.remembered[page_key] = Remembered(page.validators, summary, run.position - before)
-                stop, previous_oldest = next_stop(summary, http.limit, stop, previous_oldest), summary.oldest
-            await self.release_held(run, last=True, term=term)
+            outcome = await self.fetch_pages(muid, window, run, term)
+            if outcome == "completed":
+                await self.release_held(run, last=True, term=term)
         finally:
             await asyncio.gather(*run.in_flight)
-        await self.checkpoint(muid, window, run)
+        if outcome == "completed":
+            await self.checkpoint(muid, window, run)
+        else:
+            self.remembered.update(run.remember)
+        return outcome
+
+    async def fetch_pages(self, muid: str, window: Window, run: WindowRun, term: int) -> str:
+        """Walk the window's pages, publishing (the last one held back); completed or bad_body."""
+        http = self.http
+        stop: datetime | None = window.stop
+        previous_oldest: datetime | None = None
+        while stop is not None:
+            page_key = (muid, iso(window.start), iso(stop))
+            remembered = self.remembered.get(page_key)
+            params: dict[str, str | int] = {
+                "muid": muid,
+                "measurement": http.measurement,
+                "start": iso(window.start),
+                "stop": iso(stop),
+                "limit": http.limit,
+            }
+            page = await self.fetcher.page(params, remembered.validators if remembered else None)
+            await self.may_go_on(term)
+            if page.not_modified and remembered is not None:
+                summary = remembered.summary
+                run.dedupe.seen |= summary.ids
+                run.position += remembered.published
+            else:
+                before = run.position
+                try:
+                    summary = await self.publish_page(run, page, term)
+                except BadBody as bad:
+                    await self.dead_letter(run, page, params, bad, term)
+                    return "bad_body"
+                if page.validators != Validators():
+                    run.remember[page_key] = Remembered(page.validators, summary, run.position - before)
+            stop, previous_oldest = next_stop(summary, http.limit, stop, previous_oldest), summary.oldest
         return "completed"
 
     async def publish_page(self, run: WindowRun, page: Page, term: int) -> PageSummary:
