@@ -32,6 +32,7 @@ START = datetime(2023, 2, 1, tzinfo=UTC)
 METERS = ["slow", "flaky", "busy", "truncated", "wrongtype", "dupes", "plain"]
 API_KEY = "mf_test_key_from_a_file"
 RETRY_AFTER_S = 2
+LAST_MODIFIED = "Fri, 03 Feb 2023 06:00:00 GMT"
 
 
 def records_of(muid: str) -> list[dict[str, Any]]:
@@ -64,7 +65,8 @@ class Seen:
 @dataclass
 class MisbehavingApi:
     """``GET /meterdata/measurement`` as Meterflow serves it (newest first, ``limit``, exclusive ``stop``,
-    an ETag per page and 304 on If-None-Match), each meter with its own fault on its first requests."""
+    an ETag per page and 304 on If-None-Match; for "wrongtype" a Last-Modified and 304 on
+    If-Modified-Since instead), each meter with its own fault on its first requests."""
 
     seen: list[Seen] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
@@ -86,9 +88,13 @@ class MisbehavingApi:
             return web.Response(status=500, text="internal error")
         if muid == "busy" and n == 1:
             return web.Response(status=429, text="slow down", headers={"Retry-After": str(RETRY_AFTER_S)})
-        if muid == "wrongtype" and n == 1:
+        if muid == "wrongtype" and n == 2:
             return web.Response(text="<html>maintenance</html>", content_type="text/html")
         body = json.dumps({"data": self.page(muid, request.query)}).encode()
+        if muid == "wrongtype":
+            if request.headers.get("If-Modified-Since") == LAST_MODIFIED:
+                return web.Response(status=304, headers={"Last-Modified": LAST_MODIFIED})
+            return web.Response(body=body, content_type="application/json", headers={"Last-Modified": LAST_MODIFIED})
         etag = f'"{hashlib.sha256(body).hexdigest()[:16]}"'
         if request.headers.get("If-None-Match") == etag:
             return web.Response(status=304, headers={"ETag": etag})
@@ -169,8 +175,10 @@ sources:
     assert dead["wrongtype"].reason == "invalid_shape" and "(content_type)" in dead["wrongtype"].message
     assert "maintenance" in dead["wrongtype"].record
 
-    # The truncated window was fetched again conditionally: its first page had not changed.
+    # The windows with a bad page were fetched again conditionally: their first page had not changed.
     again = [s for s in api.seen if s.muid == "truncated" and "If-None-Match" in s.headers]
+    assert again and again[0].status == 304
+    again = [s for s in api.seen if s.muid == "wrongtype" and "If-Modified-Since" in s.headers]
     assert again and again[0].status == 304
 
     # 429 with Retry-After: the next request came no sooner than asked.
