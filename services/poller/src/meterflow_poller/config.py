@@ -5,15 +5,47 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from meterflow_contracts import CHECKPOINTS, DLQ, RAW
 from meterflow_contracts.models import TENANT_PATTERN
 from meterflow_kit.settings import ServiceSettings
-from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AliasChoices,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from meterflow_poller.domain import default_group_id, normalize_prefixes
+
+
+class HttpSettings(BaseModel):
+    """An HTTP source (http_source.py, docs/sources.md, "HTTP"): readings of ``muids`` pulled in the source
+    company's format from ``base_url`` + ``path`` (Meterflow's own /meterdata/measurement serves it)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    base_url: str = Field(min_length=1)
+    path: str = "/meterdata/measurement"
+    muids: list[str] = Field(min_length=1)
+    measurement: str = "energy"
+    start: AwareDatetime
+    until: AwareDatetime | None = None
+    window_s: float = Field(86_400.0, gt=0)
+    settle_s: float = Field(3_600.0, ge=0)
+    limit: int = Field(3_000, ge=1, le=10_000)
+    timeout_s: float = Field(30.0, gt=0)
+    max_attempts: int = Field(5, ge=1)
+    rate_per_s: float = Field(5.0, gt=0)
+    retry_after_max_s: float = Field(300.0, ge=0)
+    # Resolved from the environment or files named in the sources file (sources.py): never inline there.
+    headers: dict[str, SecretStr] = Field(default_factory=dict)
 
 
 class Settings(ServiceSettings):
@@ -80,6 +112,8 @@ class Settings(ServiceSettings):
     # Several sources in one poller (sources.py, docs/sources.md); without the file, the one source above.
     sources_file: Path | None = Field(None, description="YAML/JSON file listing the sources; see docs/sources.md.")
     source_name: str = Field("default", description="The source's name in metrics and logs.")
+    kind: Literal["s3", "http"] = "s3"
+    http: HttpSettings | None = Field(None, description="An http source's settings (sources file only).")
     ops_host: str = "127.0.0.1"
     ops_port: int = Field(9101, ge=1, le=65535)
     log_level: str = Field("INFO", validation_alias=AliasChoices("POLLER_LOG_LEVEL", "LOG_LEVEL"))

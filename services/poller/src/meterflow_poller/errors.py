@@ -49,3 +49,8 @@ class MalformedObject(MeterflowError):
         self.records_before = records_before
         self.byte_offset = byte_offset
         self.number_overflow = number_overflow
+
+
+class HttpSourceError(MeterflowError):
+    """An HTTP source's server did not answer with a page: unreachable, timing out, or an error status
+    (``retriable`` False for one no retry changes, e.g. 401 or 404)."""

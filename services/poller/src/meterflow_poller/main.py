@@ -37,7 +37,7 @@ from pydantic import ValidationError
 from meterflow_poller import metrics
 from meterflow_poller.config import Settings
 from meterflow_poller.domain import Leadership, ObjectInfo, Outcome, Planner, confirmed_deletions
-from meterflow_poller.errors import KafkaStateError, S3Error
+from meterflow_poller.errors import HttpSourceError, KafkaStateError, S3Error
 from meterflow_poller.fencing import take_generation
 from meterflow_poller.kafka import Election, Publisher, SoleLeader, load_checkpoints
 from meterflow_poller.notifications import NotificationConsumer
@@ -216,6 +216,10 @@ class Poller:
             self.failed("s3" if error.retriable else "s3_config")
             log.error("poll failed", source=self.source, error=str(error), retriable=error.retriable)
             return PollResult.RETRY if error.retriable else PollResult.FATAL
+        except HttpSourceError as error:
+            self.failed("http" if error.retriable else "http_config")
+            log.error("poll failed", source=self.source, error=str(error), retriable=error.retriable)
+            return PollResult.RETRY if error.retriable else PollResult.FATAL
         except (KafkaError, KafkaStateError) as error:
             self.failed("kafka")
             log.error("poll failed", source=self.source, error=str(error) or repr(error), retriable=True)
@@ -367,7 +371,7 @@ async def serve(settings: Settings, once: bool) -> bool:
     stop = asyncio.Event()
     install_stop_signals(stop)
     publisher = Publisher(settings.kafka)
-    pollers = [Poller(source, publisher=publisher, stop=stop) for source in source_settings(settings)]
+    pollers = [poller_of(source, publisher, stop) for source in source_settings(settings)]
     metrics.READY.set_function(lambda: 1.0 if all(p.readiness()[0] for p in pollers) else 0.0)
     metrics.LEADER.set_function(lambda: 1.0 if any(p.leader.state.leading for p in pollers) else 0.0)
 
@@ -390,6 +394,7 @@ async def serve(settings: Settings, once: bool) -> bool:
         log.info(
             "poller starting",
             source=poller.source,
+            kind=s.kind,
             bucket=s.bucket,
             prefixes=s.prefixes,
             once=once,
@@ -411,6 +416,15 @@ async def serve(settings: Settings, once: bool) -> bool:
     finally:
         await ops.stop()
         log.info("poller stopped", peak_rss_mb=peak_rss_mb())
+
+
+def poller_of(settings: Settings, publisher: Publisher, stop: asyncio.Event) -> Poller:
+    """The poller of a source's kind (imported here: http_source builds on Poller)."""
+    if settings.kind == "http":
+        from meterflow_poller.http_source import HttpPoller
+
+        return HttpPoller(settings, publisher=publisher, stop=stop)
+    return Poller(settings, publisher=publisher, stop=stop)
 
 
 async def run_source(poller: Poller, once: bool) -> bool:

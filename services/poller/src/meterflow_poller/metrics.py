@@ -29,7 +29,9 @@ POLL_SECONDS = Histogram(
 )
 LAST_SUCCESS = Gauge("meterflow_poller_last_success_timestamp_seconds", "Unix time of the last complete poll.")
 ERRORS = Counter(
-    "meterflow_poller_errors_total", "Polls that failed, by kind: s3, s3_config, kafka, internal.", ["kind"]
+    "meterflow_poller_errors_total",
+    "Polls that failed, by kind: s3, s3_config, http, http_config, kafka, internal.",
+    ["kind"],
 )
 READY = Gauge("meterflow_poller_ready", "1 while ready: a standby, or the leader after a poll that worked.")
 LEADER = Gauge("meterflow_poller_leader", "1 while this instance is the elected leader that polls.")
@@ -66,6 +68,29 @@ SOURCE_ERRORS = Counter(
 SOURCE_OBJECTS = Counter(
     "meterflow_poller_source_objects_total",
     "Objects per poll of the source, by outcome (as objects_total).",
+    ["source", "outcome"],
+)
+
+# HTTP sources (http_source.py).
+HTTP_REQUESTS = Counter(
+    "meterflow_poller_http_requests_total",
+    "Requests of an http source, by answer: the HTTP status, or timeout / error (no answer).",
+    ["source", "status"],
+)
+HTTP_BAD_BODIES = Counter(
+    "meterflow_poller_http_bad_bodies_total",
+    "Response bodies dead-lettered (the window is fetched again next poll), by code: content_type, truncated, "
+    "invalid_json, shape.",
+    ["source", "code"],
+)
+HTTP_WINDOWS = Counter(
+    "meterflow_poller_http_windows_total",
+    "Windows of an http source, by outcome: completed (checkpointed), bad_body, failed (no answer).",
+    ["source", "outcome"],
+)
+HTTP_RECORDS = Counter(
+    "meterflow_poller_http_records_total",
+    "Records of an http source, by outcome: published, duplicate (repeated within its window: dropped).",
     ["source", "outcome"],
 )
 
