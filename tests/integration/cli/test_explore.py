@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
+from meterflow_cli.sites_cmd import create_site, parse_channel
+from meterflow_harness.api_keys import assign_meters
 from real_data import REAL_FILES, SHARED_DATA, load_real_files
 
 IMPORT, EXPORT = "95ce3367-cbce-4a4d-bbe3-da082831d7bd", "1db7649e-9342-4e04-97c7-f0ebb88ed1f8"
@@ -122,3 +124,16 @@ async def test_nothing_to_explore_and_bad_zone_are_reported(database: str) -> No
     assert (code, "no channel stored" in err) == (3, True)
     code, _, err = await explore(IMPORT, "--json", "--tz", "Mars/Olympus", "--dsn", database)
     assert (code, "Mars/Olympus" in err) == (2, True)
+
+
+async def test_a_site_is_explored_as_its_import_and_export_channels(loaded: str) -> None:
+    await assign_meters(loaded, "explore-home", [IMPORT, EXPORT])
+    specs = [parse_channel("import", IMPORT), parse_channel("export", EXPORT)]
+    await create_site(loaded, "explore-home", "explore-home", specs)
+    code, out, err = await explore("--site", "explore-home", "--tz", "Europe/Zurich", "--json", "--dsn", loaded)
+    assert code == 0, err
+    report = json.loads(out)
+    assert {c["muid"] for c in report["channels"]} == {IMPORT, EXPORT}
+    assert "36.20 kWh were exported and 97.61 kWh imported" in texts(report, "site")[0]
+    code, _, err = await explore("--site", "nowhere", "--json", "--dsn", loaded)
+    assert (code, "no site 'nowhere'" in err) == (3, True)

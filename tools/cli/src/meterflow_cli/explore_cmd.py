@@ -1,9 +1,10 @@
-"""``meterflow explore MUID [MUID ...] [--start --end --tz] --out report.html [--json]``.
+"""``meterflow explore [MUID ...] [--site SITE] [--start --end --tz] --out report.html [--json]``.
 
 Reads the meters' channels and readings from the database (DATABASE_URL, default the local stack),
 analyses each channel (:mod:`meterflow_cli.explore.analysis`) and writes a self-contained HTML report, or
 with ``--json`` the same findings and figures as JSON (to ``--out``, or standard output without it).
-Two meters of one installation (an import and an export meter) are analysed together as well.
+Two meters of one installation (an import and an export meter), or a site's grid and production channels
+(``--site``, a site of ``meterflow sites create``), are analysed together as well.
 Exit codes: 0 written, 2 bad arguments, 3 nothing to explore (no channel or no reading in the period).
 """
 
@@ -38,7 +39,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("muids", nargs="+", type=UUID, metavar="MUID", help="the meter (and e.g. its export meter)")
+    parser.add_argument("muids", nargs="*", type=UUID, metavar="MUID", help="the meter (and e.g. its export meter)")
+    parser.add_argument("--site", help="a site: its import, export and production channels")
     parser.add_argument("--start", help="first day or date-time, in --tz (default: the first reading)")
     parser.add_argument("--end", help="end, exclusive, in --tz (default: after the last reading)")
     parser.add_argument("--tz", default="UTC", help="IANA zone of days, hours and weekdays (default UTC)")
@@ -55,12 +57,15 @@ def run_explore(args: argparse.Namespace) -> int:
     except (ValueError, ZoneInfoNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    if not args.muids and args.site is None:
+        print("error: name a meter (MUID) or a site (--site SITE)", file=sys.stderr)
+        return EXIT_USAGE
     if not args.json and args.out is None:
         print("error: --out report.html is required (or --json for standard output)", file=sys.stderr)
         return EXIT_USAGE
     dsn = args.dsn or _database_url()
     try:
-        loaded = asyncio.run(load(dsn, list(dict.fromkeys(args.muids)), start, end))
+        loaded = asyncio.run(load(dsn, list(dict.fromkeys(args.muids)), start, end, args.site))
     except NoData as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_NO_DATA

@@ -14,6 +14,9 @@ CHANNELS = """
 SELECT muid::text, obis, quantity, direction, unit, coalesce(interval_s, 900) AS interval_s, first_ts, last_ts
 FROM channels WHERE muid = ANY($1::uuid[]) ORDER BY muid, obis
 """
+SITE_CHANNELS = """
+SELECT muid, obis FROM site_channels WHERE site = $1 AND role IN ('import', 'export', 'production')
+"""
 READINGS = """
 SELECT ts, value, quality FROM readings
 WHERE muid = $1 AND obis = $2 AND ts >= $3 AND ts < $4
@@ -26,18 +29,25 @@ class NoData(LookupError):
 
 
 async def load(
-    dsn: str, muids: list[UUID], start: datetime | None, end: datetime | None
+    dsn: str, muids: list[UUID], start: datetime | None, end: datetime | None, site: str | None = None
 ) -> list[tuple[Channel, pd.Series]]:
-    """Each channel of the meters with its readings in [start, end) (default: the channel's whole span).
+    """Each channel of the meters, and the grid and production channels of ``site``, with its readings in
+    [start, end) (default: the channel's whole span).
 
     The series holds kWh per interval indexed by UTC interval start; ``series.attrs["quality"]`` counts the
     readings per quality flag.
     """
     conn = await asyncpg.connect(dsn)
     try:
-        rows = await conn.fetch(CHANNELS, muids)
+        wanted = await _site_channels(conn, site) if site is not None else set()
+        rows = [
+            row
+            for row in await conn.fetch(CHANNELS, [*muids, *(muid for muid, _ in wanted)])
+            if UUID(row["muid"]) in muids or (UUID(row["muid"]), row["obis"]) in wanted
+        ]
         if not rows:
-            raise NoData(f"no channel stored for {', '.join(str(m) for m in muids)}")
+            named = [str(m) for m in muids] + ([f"site {site}"] if site is not None else [])
+            raise NoData(f"no channel stored for {', '.join(named)}")
         loaded = []
         for row in rows:
             channel = Channel(
@@ -53,6 +63,13 @@ async def load(
         return loaded
     finally:
         await conn.close()
+
+
+async def _site_channels(conn: asyncpg.Connection, site: str) -> set[tuple[UUID, str]]:
+    rows = await conn.fetch(SITE_CHANNELS, site)
+    if not rows:
+        raise NoData(f"no site {site!r} (meterflow sites list shows the sites)")
+    return {(row["muid"], row["obis"]) for row in rows}
 
 
 def _series(rows: list[asyncpg.Record]) -> pd.Series:
