@@ -18,16 +18,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
-from contextlib import closing
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg2
 from meterflow_harness.metrics import metric_value
 from meterflow_harness.names import unique
 from meterflow_harness.paths import REPO
@@ -40,7 +37,7 @@ sys.path.insert(0, str(REPO))
 from meterflow_cli.demo import readings_count
 from meterflow_cli.demo_cmd import render
 
-from bench.e2e import HTTP, Fleet
+from bench.e2e import HTTP, Fleet, freshness_figures, seconds_until_queryable
 from bench.progress import log
 from bench.scratch import Resources, upload
 
@@ -132,37 +129,18 @@ def freshness(pipeline: Pipeline, queue: Queue, fleet: Fleet, tries: int) -> dic
         pipeline.start(service).wait_healthy(90)
     client = pipeline.servers.s3_client()
     times: list[float] = []
-    with closing(psycopg2.connect(pipeline.dsn)) as conn, conn.cursor() as cur:
-        conn.autocommit = True
-        for attempt in range(tries):
-            house = fleet.houses[attempt % len(fleet.houses)]
-            day = fleet.start + timedelta(days=fleet.days + attempt)
-            first = datetime(day.year, day.month, day.day, tzinfo=UTC)
-            expected = readings_count(house, 1)
-            body = render(house, day, 1, fleet.seed)
-            time.sleep(0.5)
-            started = time.perf_counter()
-            client.put_object(Bucket=pipeline.bucket, Key=f"fresh/{house.muid}/{day.isoformat()}.json", Body=body)
-            while True:
-                cur.execute(
-                    "SELECT count(*) FROM readings WHERE muid = %s AND ts >= %s AND ts < %s",
-                    (str(house.muid), first, first + timedelta(days=1)),
-                )
-                row = cur.fetchone()
-                if row is not None and row[0] >= expected:
-                    break
-                if time.perf_counter() - started > 60:
-                    pipeline.assert_running()
-                    raise TimeoutError(f"try {attempt + 1}: the new meter-day was not queryable within 60 s")
-                time.sleep(0.01)
-            times.append(time.perf_counter() - started)
-            log(f"freshness try {attempt + 1}: {times[-1]:.3f} s")
-    return {
-        "tries": tries,
-        "seconds": [round(t, 3) for t in times],
-        "freshness_p50_s": round(statistics.median(times), 3),
-        "freshness_max_s": round(max(times), 3),
-    }
+    for attempt in range(tries):
+        house = fleet.houses[attempt % len(fleet.houses)]
+        day = fleet.start + timedelta(days=fleet.days + attempt)
+        body = render(house, day, 1, fleet.seed)
+        key = f"fresh/{house.muid}/{day.isoformat()}.json"
+
+        def put(key: str = key, body: bytes = body) -> None:
+            client.put_object(Bucket=pipeline.bucket, Key=key, Body=body)  # no poll asked for
+
+        times.append(seconds_until_queryable(pipeline, pipeline.dsn, house.muid, day, readings_count(house, 1), put))
+        log(f"freshness try {attempt + 1}: {times[-1]:.3f} s")
+    return freshness_figures(times)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

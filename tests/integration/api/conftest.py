@@ -39,6 +39,7 @@ REPO = Path(__file__).resolve().parents[3]
 SHARED_DATA = Path(os.environ.get("MF_SHARED_DATA", REPO.parent / "shared" / "data" / "exnaton-2023-02"))
 
 Row = tuple[uuid.UUID, str, datetime, float, str]
+REAL_IMPORT, REAL_EXPORT = "95ce3367-cbce-4a4d-bbe3-da082831d7bd", "1db7649e-9342-4e04-97c7-f0ebb88ed1f8"
 
 # Sent when the database cannot be reached to make a key: well formed, known to no database.
 UNREACHABLE_KEY = "mf_000000000000_the-database-was-unreachable-when-this-client-was-made"
@@ -178,3 +179,13 @@ def source_rows() -> Callable[[str], list[Row]]:
 def insert_rows() -> Callable[[str, Iterable[Row]], Any]:
     """``await insert_rows(dsn, rows)``: COPY (muid, obis, ts, value, quality) rows into readings."""
     return _insert_rows
+
+
+@pytest.fixture(scope="module")
+async def real_api(
+    database: str, client_factory: Callable[..., Any], source_rows: Callable[[str], list[Row]]
+) -> httpx.AsyncClient:
+    """An admin client of this module's database loaded with both real February meters."""
+    await _insert_rows(database, source_rows(REAL_IMPORT) + source_rows(REAL_EXPORT))
+    client: httpx.AsyncClient = await client_factory(database)
+    return client
