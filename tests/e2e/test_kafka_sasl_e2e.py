@@ -18,6 +18,7 @@ from meterflow_cli.demo import households, readings_count
 from meterflow_cli.demo_cmd import render
 from meterflow_contracts import ALL_TOPICS, TopicDurability
 from meterflow_contracts.admin import create_topics
+from meterflow_harness.api_keys import admin_key, auth_headers
 from meterflow_harness.pipeline import Pipeline, Topics
 from meterflow_harness.servers import SaslBroker, Servers, kafka_sasl_server
 from meterflow_kit.settings import KafkaSettings
@@ -83,7 +84,8 @@ async def test_the_pipeline_runs_over_sasl_scram(
             pipeline.assert_running()
             assert time.monotonic() < deadline, f"{await count_rows(database)} of {expected} readings arrived"
             await asyncio.sleep(0.5)
-        async with httpx.AsyncClient(base_url=pipeline.api_url, timeout=30) as client:
+        headers = auth_headers(await admin_key(database))
+        async with httpx.AsyncClient(base_url=pipeline.api_url, timeout=30, headers=headers) as client:
             assert len((await client.get("/v1/meters")).json()["meters"]) == len(fleet)
     finally:
         unclean = pipeline.stop()

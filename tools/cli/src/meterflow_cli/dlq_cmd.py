@@ -34,7 +34,7 @@ from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 from meterflow_contracts import CHECKPOINTS, DLQ, DeadLetter, SourcePosition
 from meterflow_contracts.topics import checkpoint_key
 from meterflow_kit.consumer import partitions_of
-from meterflow_kit.settings import KafkaSettings
+from meterflow_kit.settings import shared_kafka_settings
 from meterflow_kit.tracing import trace_id_in, trace_id_of
 
 READ_TIMEOUT_MS = 1000
@@ -104,10 +104,11 @@ def _instant(text: str) -> datetime:
 
 async def read_letters(bootstrap: str, topic: str) -> list[Letter]:
     """Every record of the topic from its start to its end now (no consumer group: nothing is committed)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    kafka = shared_kafka_settings(bootstrap)
+    consumer = AIOKafkaConsumer(**kafka.client_options(), group_id=None, enable_auto_commit=False)
     await consumer.start()
     try:
-        partitions = await partitions_of(KafkaSettings(bootstrap_servers=bootstrap), [topic])
+        partitions = await partitions_of(kafka, [topic])
         if not partitions:
             raise LookupError(f"topic {topic!r} does not exist")
         consumer.assign(partitions)
@@ -243,7 +244,9 @@ def run_replay(args: argparse.Namespace) -> int:
 
 async def forget_checkpoints(bootstrap: str, topic: str, objects: list[tuple[str, str]]) -> None:
     """Tombstone each object's checkpoint: the next poll publishes the object again, whole."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+    producer = AIOKafkaProducer(
+        **shared_kafka_settings(bootstrap).client_options(), acks="all", enable_idempotence=True
+    )
     await producer.start()
     try:
         for bucket, key in objects:
@@ -275,12 +278,13 @@ def run_purge(args: argparse.Namespace) -> int:
 
 async def purge(bootstrap: str, topic: str, before: datetime) -> dict[TopicPartition, int]:
     """Delete every record older than ``before`` (by broker timestamp) from each partition."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    kafka = shared_kafka_settings(bootstrap)
+    consumer = AIOKafkaConsumer(**kafka.client_options(), group_id=None)
+    admin = AIOKafkaAdminClient(**kafka.client_options())
     await consumer.start()
     await admin.start()
     try:
-        partitions = await partitions_of(KafkaSettings(bootstrap_servers=bootstrap), [topic])
+        partitions = await partitions_of(kafka, [topic])
         found = await consumer.offsets_for_times({tp: int(before.timestamp() * 1000) for tp in partitions})
         ends = await consumer.end_offsets(partitions)
         # The first record at or after the time; none: every record is older, delete up to the end.
