@@ -24,3 +24,26 @@ export function formatValue(value, digits = 4) {
   if (value === null || value === undefined) return "–";
   return Number(value).toLocaleString("en", { maximumFractionDigits: digits });
 }
+
+/** A number with exactly ``digits`` decimals ("36.20"); "–" for none. */
+export function fixed(value, digits = 2) {
+  if (value === null || value === undefined) return "–";
+  return Number(value).toLocaleString("en", { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+/** Money for people: "CHF 25.07" (cents; the API's figures carry a hundredth of a cent). */
+export function money(value, currency) {
+  if (value === null || value === undefined) return "–";
+  return new Intl.NumberFormat("en", { style: "currency", currency, currencyDisplay: "code" }).format(value).replace(/\u00a0/g, " ");
+}
+
+/** A share 0..1 as whole percent ("85 %"). */
+export function percent(share) {
+  if (share === null || share === undefined) return "–";
+  return `${Math.round(share * 100)} %`;
+}
+
+/** A "Download … CSV" button's file name part: what is on screen, without characters file systems dislike. */
+export function fileName(...parts) {
+  return `meterflow_${parts.filter(Boolean).join("_")}.csv`.replaceAll(":", "");
+}
