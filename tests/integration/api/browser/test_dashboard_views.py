@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import csv
 import io
+import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -17,16 +19,52 @@ from integration.api.browser.pages import (
     IMPORT_MUID,
     PHONE,
     SITE,
+    TENANT,
     OpenPage,
     PageErrors,
     Screenshot,
     dashboard_ready,
 )
+from meterflow_cli.sites_cmd import ChannelSpec, create_site
+from meterflow_harness.api_keys import assign_meters
 from playwright.async_api import Page, expect
 
 pytestmark = pytest.mark.integration
 FEBRUARY = {"start": "2023-02-01T00:00", "end": "2023-03-01T00:00", "tz": "UTC"}
 SITE_MONTH = f"site={SITE}&r=month&s=2023-02-01&tz=UTC"
+PV_SITE = "pv-home"
+# A synthetic PV production meter: twice what the real export meter sent to the grid, quarter hour by quarter hour.
+PRODUCTION_MUID = "c0570000-0000-4000-8000-000000000003"
+NEIGHBOUR_MUID = "c0570000-0000-4000-8000-000000000004"  # another tenant's meter (no readings), in its own site
+
+
+@pytest.fixture(scope="module")
+async def pv_site(
+    database: str,
+    tenant_key: str,
+    source_rows: Callable[[str], list[Any]],
+    insert_rows: Callable[[str, list[Any]], Awaitable[None]],
+) -> str:
+    """PV_SITE of the household: the real import and export meters and the synthetic production meter; and a site
+    of another tenant, which the household's key must not see."""
+    production = uuid.UUID(PRODUCTION_MUID)
+    await insert_rows(
+        database, [(production, obis, ts, value * 2, q) for _, obis, ts, value, q in source_rows(EXPORT_MUID)]
+    )
+    await assign_meters(database, TENANT, [PRODUCTION_MUID])
+    await create_site(
+        database,
+        PV_SITE,
+        TENANT,
+        [
+            ChannelSpec("import", "", uuid.UUID(IMPORT_MUID), None),
+            ChannelSpec("export", "", uuid.UUID(EXPORT_MUID), None),
+            ChannelSpec("production", "", production, None),
+        ],
+    )
+    await assign_meters(database, "neighbour", [NEIGHBOUR_MUID])
+    await create_site(database, "next-door", "neighbour", [ChannelSpec("import", "", uuid.UUID(NEIGHBOUR_MUID), None)])
+    return PV_SITE
 
 
 def dashboard(api_url: str, key: str, fragment: str) -> str:
@@ -136,7 +174,32 @@ async def test_site_shows_balance_cost_and_insights_as_the_api_computes_them(
     await screenshot(page, "dashboard-site-1080p-light")
 
 
-async def test_pickers_tariff_and_shift_switch_the_views(api_url: str, tenant_key: str, open_page: OpenPage) -> None:
+async def test_a_site_with_production_shows_self_consumption_and_self_sufficiency(
+    api_url: str, tenant_key: str, pv_site: str, open_page: OpenPage
+) -> None:
+    balance = await api_json(api_url, tenant_key, f"/v1/sites/{pv_site}/balance", interval="1d", **FEBRUARY)
+    assert balance["unavailable"] == {}
+    page = await open_page(dashboard(api_url, tenant_key, f"site={pv_site}&r=month&s=2023-02-01&tz=UTC"))
+    await dashboard_ready(page)
+    view = page.locator("#view-balance")
+    totals = balance["totals"]
+    assert totals["production_kwh"] == pytest.approx(72.3945) and totals["self_consumption_rate"] == 0.5
+    for field in ("production_kwh", "self_consumption_kwh", "self_consumption_rate", "self_sufficiency"):
+        assert await value_of(page, f'#balance-body [data-field="{field}"]') == totals[field]
+    await expect(view.locator('[data-field="production_kwh"]')).to_have_text("72.39 kWh")
+    await expect(view.locator('[data-field="self_consumption_kwh"]')).to_have_text("36.20 kWh")
+    await expect(view.locator('[data-field="self_consumption_rate"]')).to_have_text("50 %")
+    await expect(view.locator('[data-field="self_sufficiency"]')).to_have_text(
+        f"{round(totals['self_sufficiency'] * 100)} %"
+    )
+    await expect(view.locator(".unavailable")).to_have_count(0)
+    # Three meters drawn: import, export and production.
+    await expect(page.locator("#series-chart")).to_have_attribute("data-series", "3")
+
+
+async def test_pickers_tariff_and_shift_switch_the_views(
+    api_url: str, tenant_key: str, pv_site: str, open_page: OpenPage
+) -> None:
     page = await open_page(dashboard(api_url, tenant_key, f"m={IMPORT_MUID}&r=month&s=2023-02-01&tz=UTC"))
     await dashboard_ready(page)
     await expect(page.locator("#view-balance")).to_be_hidden()
@@ -151,18 +214,21 @@ async def test_pickers_tariff_and_shift_switch_the_views(api_url: str, tenant_ke
 
     # One search box filters sites and meters alike.
     search = page.get_by_role("searchbox", name="Search meters and sites")
-    await search.fill(SITE)
-    await expect(page.locator("#site-count")).to_have_text("1 of 1 sites")
-    await expect(page.locator("#meter-count")).to_have_text("0 of 2 meters")
-    await search.fill("export")
-    await expect(page.locator("#site-count")).to_have_text("1 of 1 sites")  # the site has an export channel
-    await expect(page.locator("#meter-count")).to_have_text("1 of 2 meters")
+    await search.fill(pv_site)
+    await expect(page.locator("#site-count")).to_have_text("1 of 2 sites")  # the neighbour's site is not listed
+    await expect(page.locator("#meter-count")).to_have_text("0 of 3 meters")
+    await search.fill("production")
+    await expect(page.locator("#site-list li")).to_contain_text(pv_site)
+    await search.fill("import")
+    await expect(page.locator("#site-count")).to_have_text("2 of 2 sites")  # both have an import channel
+    await expect(page.locator("#meter-count")).to_have_text("1 of 3 meters")
     await search.fill("")
 
     # Keyboard: from "No site", the arrow key chooses the site; its meters are checked and its balance shows.
     await page.get_by_role("radio", name="No site").focus()
     await page.keyboard.press("ArrowDown")
     await dashboard_ready(page)
+    await expect(page.get_by_role("radio", name=SITE, exact=False).first).to_be_checked()
     await expect(page.locator("#view-balance")).to_be_visible()
     await expect(page.get_by_role("checkbox", name=EXPORT_MUID)).to_be_checked()
     assert f"site={SITE}" in page.url
@@ -233,24 +299,26 @@ async def test_unknown_site_shows_not_found(
 
 
 @pytest.mark.parametrize(
-    ("name", "viewport", "scheme"),
+    ("name", "site", "viewport", "scheme"),
     [
-        ("dashboard-site-1080p-dark", DESKTOP, "dark"),
-        ("dashboard-site-375px-light", PHONE, "light"),
-        ("dashboard-site-375px-dark", PHONE, "dark"),
+        ("dashboard-site-1080p-dark", PV_SITE, DESKTOP, "dark"),
+        ("dashboard-site-375px-light", SITE, PHONE, "light"),
+        ("dashboard-site-375px-dark", SITE, PHONE, "dark"),
     ],
 )
 async def test_site_views_readable_in_both_themes_at_1080p_and_375px(
     api_url: str,
     tenant_key: str,
+    pv_site: str,
     open_page: OpenPage,
     screenshot: Screenshot,
     name: str,
+    site: str,
     viewport: dict[str, int],
     scheme: str,
 ) -> None:
     page = await open_page(
-        dashboard(api_url, tenant_key, f"site={SITE}&r=month&s=2023-02-01&tz=Europe/Zurich"), viewport, scheme
+        dashboard(api_url, tenant_key, f"site={site}&r=month&s=2023-02-01&tz=Europe/Zurich"), viewport, scheme
     )
     await dashboard_ready(page)
     await expect(page.locator("#balance-chart")).to_have_attribute("data-points", "28")
