@@ -218,7 +218,8 @@ async def test_pickers_tariff_and_shift_switch_the_views(
     await expect(page.locator("#site-count")).to_have_text("1 of 2 sites")  # the neighbour's site is not listed
     await expect(page.locator("#meter-count")).to_have_text("0 of 3 meters")
     await search.fill("production")
-    await expect(page.locator("#site-list li")).to_contain_text(pv_site)
+    await expect(page.locator("#site-count")).to_have_text("1 of 2 sites")
+    await expect(page.locator("#site-list li")).to_contain_text(f"production {PRODUCTION_MUID[:8]}")
     await search.fill("import")
     await expect(page.locator("#site-count")).to_have_text("2 of 2 sites")  # both have an import channel
     await expect(page.locator("#meter-count")).to_have_text("1 of 3 meters")
