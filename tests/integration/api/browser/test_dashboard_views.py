@@ -329,3 +329,15 @@ async def test_site_views_readable_in_both_themes_at_1080p_and_375px(
         box = await page.locator(section).bounding_box()
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= viewport["width"], section
     await screenshot(page, name)
+
+
+async def test_a_range_too_long_for_cost_and_insights_leaves_the_other_views_alone(
+    api_url: str, tenant_key: str, open_page: OpenPage, page_errors: PageErrors
+) -> None:
+    page_errors.expect(r"Failed to load resource: the server responded with a status of 422")
+    page = await open_page(dashboard(api_url, tenant_key, f"site={SITE}&r=custom&s=2022-01-01&e=2024-01-01&tz=UTC"))
+    await dashboard_ready(page)
+    await expect(page.locator("#error")).to_be_hidden()
+    await expect(page.locator("#series-chart")).to_have_attribute("data-points", "730")
+    await expect(page.locator("#cost-body .refused")).to_contain_text("Not available for this range:")
+    await expect(page.locator("#insights-body .refused")).to_contain_text("Not available for this range:")

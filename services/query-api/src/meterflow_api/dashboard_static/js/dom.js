@@ -1,4 +1,6 @@
 // Small DOM helpers shared by the views.
+import { ApiError } from "./api.js";
+
 export const $ = (selector, root = document) => root.querySelector(selector);
 
 /** An element with attributes (``text`` sets textContent) and children. */
@@ -46,4 +48,18 @@ export function percent(share) {
 /** A "Download … CSV" button's file name part: what is on screen, without characters file systems dislike. */
 export function fileName(...parts) {
   return `meterflow_${parts.filter(Boolean).join("_")}.csv`.replaceAll(":", "");
+}
+
+/**
+ * Runs a view's fetch; a request the API refuses for this view only (422: e.g. a range longer than cost and
+ * insights take) is shown in ``container`` instead of failing every view. Returns null then.
+ */
+export async function orRefused(container, fetching) {
+  try {
+    return await fetching();
+  } catch (error) {
+    if (!(error instanceof ApiError) || error.status !== 422) throw error;
+    container.replaceChildren(el("p", { class: "empty refused", text: `Not available for this range: ${error.message}` }));
+    return null;
+  }
 }

@@ -3,7 +3,7 @@
 // the API's reason (never guessed), and the daily import and export are drawn as bars with the net as a line.
 import * as api from "../api.js";
 import { destroyChart, drawChart } from "../chart.js";
-import { $, el, fixed, percent, showEmpty } from "../dom.js";
+import { $, el, fixed, orRefused, percent, showEmpty } from "../dom.js";
 import { epochOf } from "../time.js";
 
 export const FIGURES = [
@@ -87,7 +87,13 @@ export async function update(ctx) {
   }
   $("#balance-title").textContent = `Balance of ${ctx.site.name}`;
   const params = { start: ctx.range.start, end: ctx.range.end, tz: ctx.state.tz, interval: "1d" };
-  const answer = await api.balance(ctx.site.name, params, { signal: ctx.signal });
+  const answer = await orRefused(body, () => api.balance(ctx.site.name, params, { signal: ctx.signal }));
+  if (!answer) {
+    destroyChart(figure);
+    figure.replaceChildren();
+    figure.setAttribute("aria-label", "No balance for this range");
+    return;
+  }
   body.replaceChildren(totalsList(answer.totals), ...[unavailableList(answer.unavailable)].filter(Boolean));
   drawDays(figure, answer, ctx.state.tz);
   const columns = ["start", "end", ...FIGURES.map(([key]) => key).filter((key) => key in answer.totals)];

@@ -3,7 +3,7 @@
 // total, and what moving a share of the high-band use to the low band would have saved (the API's ``shift``),
 // in a sentence a household can read.
 import * as api from "../api.js";
-import { $, el, fixed, money, percent, showEmpty } from "../dom.js";
+import { $, el, fixed, money, orRefused, percent, showEmpty } from "../dom.js";
 import { showWall } from "../time.js";
 
 let table = null;
@@ -143,7 +143,8 @@ export async function update(ctx) {
   if (!tariff) return showEmpty(body, "The API knows no tariff: add one to its tariffs file or table.");
   fillTariffs(ctx, tariff);
   const base = { tariff: tariff.name, start: ctx.range.start, end: ctx.range.end, tz: ctx.state.tz };
-  const cost = ctx.site ? await siteCost(ctx, tariff, base) : await meterCost(ctx, tariff, base);
+  const cost = await orRefused(body, () => (ctx.site ? siteCost(ctx, tariff, base) : meterCost(ctx, tariff, base)));
+  if (!cost) return;
   table = cost.table;
   body.replaceChildren(
     el("p", { class: "cost-total" }, `Cost of ${cost.subject}: `,

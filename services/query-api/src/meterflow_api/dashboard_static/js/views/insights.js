@@ -1,7 +1,7 @@
 // Insights as cards (/v1/meters/{muid}/insights), one set per chosen meter: each insight's sentence as the API
 // writes it, beside its headline figure; what a meter cannot support is listed with the API's reason.
 import * as api from "../api.js";
-import { $, el, fixed, percent, showEmpty } from "../dom.js";
+import { $, el, fixed, orRefused, percent, showEmpty } from "../dom.js";
 
 const hour = (h) => `${String(h).padStart(2, "0")}:00`;
 
@@ -50,9 +50,9 @@ function meterBlock(channelLabel, answer) {
 export async function update(ctx) {
   const body = $("#insights-body");
   const muids = [...new Set(ctx.channels.map((c) => c.muid))];
-  const answers = await Promise.all(
-    muids.map((muid) => api.insights(muid, { start: ctx.range.start, end: ctx.range.end, tz: ctx.state.tz }, { signal: ctx.signal })),
-  );
+  const params = { start: ctx.range.start, end: ctx.range.end, tz: ctx.state.tz };
+  const answers = await orRefused(body, () => Promise.all(muids.map((muid) => api.insights(muid, params, { signal: ctx.signal }))));
+  if (!answers) return;
   if (!answers.length) return showEmpty(body, "Choose a meter.");
   const label = (muid) => {
     const directions = ctx.channels.filter((c) => c.muid === muid).map((c) => c.direction).filter(Boolean);
