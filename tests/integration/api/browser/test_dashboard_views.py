@@ -130,6 +130,14 @@ async def test_site_shows_balance_cost_and_insights_as_the_api_computes_them(
     for figure, reason in balance["unavailable"].items():
         await expect(view.locator(f'.unavailable li[data-figure="{figure}"]')).to_contain_text(reason)
     await expect(page.locator("#balance-chart")).to_have_attribute("data-points", "28")
+    # Screen readers: the chart is an image named by its summary; the controls and downloads have names.
+    summary = "Bar chart of the site's daily import and export, 28 days"
+    await expect(page.get_by_role("img", name=summary)).to_have_attribute(
+        "aria-label", f"{summary}; import 97.61 kWh, export 36.20 kWh, net {totals['net_kwh']:.2f} kWh"
+    )
+    await expect(page.get_by_role("combobox", name="Tariff")).to_have_value("ch-ht-nt")
+    await expect(page.get_by_role("slider", name="Share of high-band use moved to the low band")).to_have_value("20")
+    await expect(page.get_by_role("article", name="Solar window")).to_have_count(1)
 
     # Cost of the site under ch-ht-nt: the import's bands; no feed-in price, so the export earns nothing.
     costs = page.locator("#view-cost")
