@@ -10,6 +10,7 @@ throws, unless the test declares the messages it expects (``page_errors.expect(.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,14 @@ from integration.api.browser.pages import (
     DESKTOP,
     EXPORT_MUID,
     IMPORT_MUID,
+    SITE,
+    TENANT,
     OpenPage,
     PageErrors,
     Screenshot,
 )
-from meterflow_harness.api_keys import admin_key
+from meterflow_cli.sites_cmd import ChannelSpec, create_site
+from meterflow_harness.api_keys import admin_key, assign_meters, make_key
 from meterflow_harness.paths import BIN
 from meterflow_harness.ports import free_port
 from meterflow_harness.processes import ServiceProcess, service_env
@@ -61,6 +65,23 @@ async def api_url(
 async def api_key(database: str) -> str:
     """The key the pages sign in with: an admin-scope key of the module's database (sees both meters)."""
     return await admin_key(database)
+
+
+@pytest.fixture(scope="module")
+async def tenant_key(database: str, api_url: str) -> str:
+    """A read key of a household tenant that owns both real meters and the site SITE of them (import and
+    export; no production channel). Depends on ``api_url`` so that the channels exist when the site picks them."""
+    await assign_meters(database, TENANT, [IMPORT_MUID, EXPORT_MUID])
+    await create_site(
+        database,
+        SITE,
+        TENANT,
+        [
+            ChannelSpec("import", "", uuid.UUID(IMPORT_MUID), None),
+            ChannelSpec("export", "", uuid.UUID(EXPORT_MUID), None),
+        ],
+    )
+    return await make_key(database, TENANT)
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,8 @@ from playwright.async_api import ConsoleMessage, Page, expect
 
 IMPORT_MUID = "95ce3367-cbce-4a4d-bbe3-da082831d7bd"
 EXPORT_MUID = "1db7649e-9342-4e04-97c7-f0ebb88ed1f8"
+TENANT = "household"  # owns both meters and SITE (tenant_key signs in as it)
+SITE = "home"
 CHROMIUM = Path(os.environ.get("MF_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = Path(os.environ.get("MF_ARTIFACTS_DIR", REPO / ".local" / "artifacts" / "browser"))
 # What works here (a container, no GPU, no network): no sandbox, nothing that phones home.

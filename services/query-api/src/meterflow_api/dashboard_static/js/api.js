@@ -36,20 +36,32 @@ export async function getJson(path, params = {}, { signal } = {}) {
   throw new ApiError(response.status, message);
 }
 
-/** Every meter, following next_cursor page by page. */
-export async function allMeters({ signal } = {}) {
-  const meters = [];
+/** Every item of a paged list (``meters`` of /v1/meters, /v1/quality), following next_cursor page by page. */
+async function allPages(path, params, { signal } = {}) {
+  const items = [];
   let cursor = null;
   do {
-    const page = await getJson("/v1/meters", { limit: 1000, cursor }, { signal });
-    meters.push(...page.meters);
+    const page = await getJson(path, { ...params, limit: 1000, cursor }, { signal });
+    items.push(...page.meters);
     cursor = page.next_cursor;
   } while (cursor);
-  return meters;
+  return items;
 }
+
+export const allMeters = (opts) => allPages("/v1/meters", {}, opts);
+export const allQuality = (opts) => allPages("/v1/quality", {}, opts);
+export const sites = async (opts) => (await getJson("/v1/sites", {}, opts)).sites;
+export const tariffs = async (opts) => (await getJson("/v1/tariffs", {}, opts)).tariffs;
 
 const meterPath = (muid, what) => `/v1/meters/${encodeURIComponent(muid)}/${what}`;
 
 export const series = (muid, params, opts) => getJson(meterPath(muid, "series"), params, opts);
 export const profile = (muid, params, opts) => getJson(meterPath(muid, "profile"), params, opts);
 export const stats = (muid, params, opts) => getJson(meterPath(muid, "stats"), params, opts);
+export const cost = (muid, params, opts) => getJson(meterPath(muid, "cost"), params, opts);
+export const insights = (muid, params, opts) => getJson(meterPath(muid, "insights"), params, opts);
+
+const sitePath = (site, what) => `/v1/sites/${encodeURIComponent(site)}${what ? `/${what}` : ""}`;
+
+export const balance = (site, params, opts) => getJson(sitePath(site, "balance"), params, opts);
+export const siteCost = (site, params, opts) => getJson(sitePath(site, "cost"), params, opts);

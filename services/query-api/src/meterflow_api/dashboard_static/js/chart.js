@@ -45,7 +45,7 @@ function legendTime(tz) {
 
 /**
  * Draws ``spec`` into ``figure`` (replacing what was there):
- * {x: epoch seconds[], series: [{label, color: "--import", values: [], dash?}], kind: "line"|"bars",
+ * {x: epoch seconds[], series: [{label, color: "--import", values: [], dash?, line?}], kind: "line"|"bars",
  *  tz, yLabel, height, onSelect?(fromSeconds, toSeconds)}
  */
 export function drawChart(figure, spec) {
@@ -84,15 +84,20 @@ function heightOf(spec) {
 }
 
 function seriesOptions(spec) {
-  const bars = spec.kind === "bars";
-  const count = spec.series.length;
-  return spec.series.map((s, i) => {
+  // In a bar chart a series with ``line: true`` is drawn as a line over the bars (a balance's net).
+  const barSeries = spec.kind === "bars" ? spec.series.filter((s) => !s.line) : [];
+  const count = barSeries.length;
+  return spec.series.map((s) => {
     const color = cssVar(s.color) || s.color;
-    const option = { label: s.label, stroke: color, width: s.comparison ? 1 : 1.5, spanGaps: false, points: { show: false } };
+    const option = { label: s.label, stroke: color, width: s.comparison || s.line ? 1 : 1.5, spanGaps: false, points: { show: false } };
     if (s.dash) option.dash = s.dash;
-    if (bars) {
+    const i = barSeries.indexOf(s);
+    if (i >= 0) {
       option.fill = color;
       option.paths = uPlot.paths.bars({ size: [0.8 / count, 60], align: count === 1 ? 0 : i === 0 ? -1 : 1 });
+    } else if (s.line) {
+      option.width = 2;
+      option.points = { show: true, size: 5 };
     }
     return option;
   });

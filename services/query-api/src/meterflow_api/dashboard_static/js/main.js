@@ -3,30 +3,46 @@ import * as api from "./api.js";
 import { currentKey, signIn, signOut, takeKeyFromFragment } from "./auth.js";
 import { redrawAll } from "./chart.js";
 import { download, toCsv } from "./csv.js";
-import { $ } from "./dom.js";
+import { $, fileName } from "./dom.js";
 import { stateFromParams, writeState } from "./state.js";
 import { setUpTheme } from "./theme.js";
 import {
   autoInterval, epochOf, isZone, parseWall, periodAround, scaleAroundMiddle, shift, showWall, snapped, wallOf, zoomOut,
 } from "./time.js";
-import { renderPicker } from "./views/meters.js";
+import { renderPicker, siteMeters } from "./views/meters.js";
 import * as seriesView from "./views/series.js";
 import * as dailyView from "./views/daily.js";
 import * as heatmapView from "./views/heatmap.js";
 import * as qualityView from "./views/quality.js";
+import * as balanceView from "./views/balance.js";
+import * as costView from "./views/cost.js";
+import * as insightsView from "./views/insights.js";
 
-// One module per view; each fetches what it shows through the context and draws it.
+// One module per view; each fetches what it shows through the context and draws it. The first is the main
+// chart, whose table "Download CSV" writes.
 const VIEWS = [
   ["#view-series", seriesView],
+  ["#view-balance", balanceView],
   ["#view-daily", dailyView],
   ["#view-heatmap", heatmapView],
   ["#view-quality", qualityView],
+  ["#view-cost", costView],
+  ["#view-insights", insightsView],
+];
+// The views with a download of their own: button, view, what the file is called after.
+const DOWNLOADS = [
+  ["#daily-csv", dailyView, "daily"],
+  ["#balance-csv", balanceView, "balance"],
+  ["#cost-csv", costView, "cost"],
 ];
 const COLORS = { import: "--import", export: "--export" };
 const SPARE_COLORS = ["--import", "--export", "--third", "--fourth"];
 
 let state = stateFromParams(takeKeyFromFragment());
 let meters = [];
+let sites = [];
+let tariffs = [];
+let redrawPicker = () => {};
 let onScreen = null; // the main chart's table, for the CSV download
 let inFlight = null;
 
@@ -88,7 +104,15 @@ function syncControls() {
 
 function update(changes) {
   state = { ...state, ...changes };
+  // A checkbox keeps its focus: the lists are drawn again only when a site choice changed the meters.
+  if ("site" in changes) redrawPicker();
   refresh();
+}
+
+/** The chosen site; a site the list does not know is still asked for (the API's 404 names the problem). */
+function currentSite() {
+  if (!state.site) return null;
+  return sites.find((s) => s.name === state.site) ?? { name: state.site, channels: [] };
 }
 
 /** The context every view reads: state, channels, range, interval, and a shared series fetch per refresh. */
@@ -104,7 +128,9 @@ function contextFor(signal) {
     return cache.get(key);
   };
   const zoomTo = (from, to) => update(snapped(parseWall(wallOf(from, state.tz)).getTime(), parseWall(wallOf(to, state.tz)).getTime()));
-  return { state, channels: channelsOf(state.meters), range, previousRange, interval, series, signal, zoomTo };
+  return {
+    state, site: currentSite(), tariffs, channels: channelsOf(state.meters), range, previousRange, interval, series, signal, zoomTo,
+  };
 }
 
 async function refresh() {
@@ -144,7 +170,9 @@ function reportFailure(error) {
     return showSignIn(currentKey() ? `The API refused this key: ${error.message}` : "Sign in with an API key.");
   }
   setStatus("");
-  if (error instanceof api.NotFound) return showError(`Meter not found: ${error.message}`);
+  if (error instanceof api.NotFound) {
+    return showError(`${error.message.startsWith("unknown site") ? "Site" : "Meter"} not found: ${error.message}`);
+  }
   showError(error instanceof api.ApiError ? `The API answered ${error.status}: ${error.message}` : `Could not load the data: ${error.message}`);
 }
 
@@ -152,15 +180,20 @@ async function start() {
   $("#sign-in").hidden = true;
   setStatus("Loading meters…");
   try {
-    meters = await api.allMeters();
+    [meters, sites, tariffs] = await Promise.all([api.allMeters(), api.sites(), api.tariffs()]);
   } catch (error) {
     $("#app").hidden = false;
     return reportFailure(error);
   }
   $("#app").hidden = false;
+  const site = currentSite();
+  if (state.meters.length === 0 && site?.channels.length) state.meters = siteMeters(site);
   if (state.meters.length === 0 && meters.length > 0) state.meters = [meters[0].muid];
   if (!state.start) state = { ...state, ...(state.range === "custom" ? periodAround("month", defaultStart(state.meters)) : periodAround(state.range, defaultStart(state.meters))) };
-  renderPicker(meters, state.meters, (muids) => update({ meters: muids }));
+  redrawPicker = renderPicker({ meters, sites }, () => ({ meters: state.meters, site: state.site }), {
+    onMeters: (muids) => update({ meters: muids }),
+    onSite: (chosen) => update(chosen ? { site: chosen.name, meters: siteMeters(chosen) } : { site: null }),
+  });
   await refresh();
 }
 
@@ -197,6 +230,19 @@ function wireControls() {
     const name = `meterflow_${state.meters.map((m) => m.slice(0, 8)).join("+")}_${state.start}_${state.end}.csv`.replaceAll(":", "");
     download(name, toCsv(onScreen));
   });
+  for (const [button, view, what] of DOWNLOADS) {
+    $(button).addEventListener("click", () => {
+      const table = view.onScreen();
+      if (!table) return showError("Nothing on screen to download yet.");
+      const subject = what === "daily" ? state.meters.map((m) => m.slice(0, 8)).join("+") : state.site ?? state.meters[0]?.slice(0, 8);
+      download(fileName(what, subject, state.start, state.end), toCsv(table));
+    });
+  }
+  $("#tariff").addEventListener("change", (e) => update({ tariff: e.target.value }));
+  $("#shift").addEventListener("input", (e) => {
+    $("#shift-value").textContent = `${e.target.value} %`;
+  });
+  $("#shift").addEventListener("change", (e) => update({ shift: Number(e.target.value) / 100 }));
   $("#series-chart").addEventListener("keydown", (e) => {
     const actions = {
       ArrowLeft: () => shift(state, -1),

@@ -3,8 +3,14 @@ import { drawChart, destroyChart } from "../chart.js";
 import { $, showEmpty } from "../dom.js";
 import { epochOf } from "../time.js";
 
+let table = null;
+
+/** The daily totals on screen as {columns, rows}, for the CSV download; null when none is shown. */
+export const onScreen = () => table;
+
 export async function update(ctx) {
   const figure = $("#daily-chart");
+  table = null;
   const answers = await Promise.all(ctx.channels.map((c) => ctx.series(c, ctx.range, "sum", "1d")));
   const points = answers[0].points;
   const series = answers.map((answer, i) => ({
@@ -30,4 +36,8 @@ export async function update(ctx) {
     height: 240,
   });
   figure.setAttribute("aria-label", `Bar chart of daily totals, ${points.length} days`);
+  table = {
+    columns: ["start", "end", ...series.map((s) => s.label)],
+    rows: points.map((p, j) => [p.start, p.end, ...series.map((s) => s.values[j])]),
+  };
 }

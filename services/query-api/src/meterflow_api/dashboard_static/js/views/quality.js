@@ -1,4 +1,5 @@
-// Data quality per channel: coverage of the range (stats), the gaps in the series on screen, the last reading.
+// Data quality per channel: coverage of the range (stats), the gaps in the series on screen, the last reading,
+// and from /v1/quality whether the channel is silent and how many of its intervals are missing since its first.
 import * as api from "../api.js";
 import { $, el, formatValue } from "../dom.js";
 import { showWall, wallOf, epochOf } from "../time.js";
@@ -30,7 +31,23 @@ function gapText({ from, to }) {
   return `${from.replace("T", " ")} – ${sameDay ? to.slice(11) : to.replace("T", " ")}`;
 }
 
-function channelBlock(channel, stats, gaps, tz) {
+/** The /v1/quality entry of a channel (matched by meter and hex OBIS); null when the list has none. */
+function qualityOf(quality, channel) {
+  const meter = quality.find((m) => m.muid === channel.muid);
+  return meter?.channels.find((c) => c.hex === channel.hex) ?? null;
+}
+
+function reporting(q) {
+  if (!q || q.silent === null || q.silent === undefined) return "unknown";
+  return q.silent ? "silent: no reading for over two intervals" : "reporting";
+}
+
+function missingText(q) {
+  if (!q || q.expected === null || q.expected === undefined) return "–";
+  return q.missing ? `${q.missing} of ${q.expected} intervals` : `none of ${q.expected} intervals`;
+}
+
+function channelBlock(channel, stats, gaps, tz, q) {
   const coverage = stats.coverage === null ? "–" : `${formatValue(stats.coverage * 100, 2)} %`;
   const last = channel.last ? showWall(wallOf(epochOf(channel.last), tz)) : "none";
   const list = gaps.length
@@ -56,6 +73,10 @@ function channelBlock(channel, stats, gaps, tz) {
       el("dd", { "data-field": "gaps", text: gaps.length ? `${gaps.length}` : "none" }),
       el("dt", { text: "Last reading" }),
       el("dd", { "data-field": "last", text: last }),
+      el("dt", { text: "Status" }),
+      el("dd", { "data-field": "silent", "data-silent": String(q?.silent ?? "unknown"), text: reporting(q) }),
+      el("dt", { text: "Missing since first" }),
+      el("dd", { "data-field": "missing", text: missingText(q) }),
     ),
     list,
   );
@@ -63,13 +84,14 @@ function channelBlock(channel, stats, gaps, tz) {
 
 export async function update(ctx) {
   const body = $("#quality-body");
-  const [stats, series] = await Promise.all([
+  const [stats, series, quality] = await Promise.all([
     Promise.all(
       ctx.channels.map((c) => api.stats(c.muid, { obis: c.hex, start: ctx.range.start, end: ctx.range.end, tz: ctx.state.tz }, { signal: ctx.signal })),
     ),
     Promise.all(ctx.channels.map((c) => ctx.series(c, ctx.range, "sum"))),
+    api.allQuality({ signal: ctx.signal }),
   ]);
   body.replaceChildren(
-    el("div", { class: "quality" }, ...ctx.channels.map((c, i) => channelBlock(c, stats[i], gapsOf(series[i].points, ctx.state.tz), ctx.state.tz))),
+    el("div", { class: "quality" }, ...ctx.channels.map((c, i) => channelBlock(c, stats[i], gapsOf(series[i].points, ctx.state.tz), ctx.state.tz, qualityOf(quality, c)))),
   );
 }
