@@ -466,6 +466,16 @@ async def test_site_cost_nets_import_cost_against_export_remuneration(api: httpx
     assert len(per_day) == 30
 
 
+async def test_site_cost_carries_the_import_meters_shift_figure(api: httpx.AsyncClient) -> None:
+    site = await get_json(api, "/v1/sites/home/cost", tariff="ch-ht-nt", shift="0.2", **FEBRUARY)
+    SiteCostResponse.model_validate(site)
+    meter = await get_json(api, f"/v1/meters/{IMPORT_MUID}/cost", tariff="ch-ht-nt", shift="0.2", **FEBRUARY)
+    assert site["import"]["shift"] == meter["shift"] and meter["shift"]["saving"] > 0
+    assert "shift" not in site["export"]
+    refused = await api.get("/v1/sites/home/cost", params={"tariff": "ch-ht-nt", "shift": "1.5", **FEBRUARY})
+    assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == ["query", "shift"]
+
+
 async def test_sites_of_another_tenant_are_unknown(database: str, api: httpx.AsyncClient) -> None:
     db = await Database.connect(
         database, min_size=1, max_size=1, acquire_timeout=5, statement_timeout_ms=0, statement_cache_size=0

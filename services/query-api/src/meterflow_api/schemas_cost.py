@@ -326,6 +326,9 @@ class SiteCostPart(_Model):
     remuneration: float | None = Field(
         None, description="Export only: what the feed-in price pays (positive).", examples=[4.7056]
     )
+    shift: ShiftFigure | None = Field(
+        None, description="Import only, with shift=: the saving had that share run in the low band.", examples=[None]
+    )
 
 
 class SiteCostPoint(_Model):

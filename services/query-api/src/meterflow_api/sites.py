@@ -174,9 +174,11 @@ async def compute_site_cost(
     settings: TariffSettings,
     *,
     tenant: str | None = None,
+    shift: Decimal | None = None,
     from_aggregates: bool = True,
 ) -> dict[str, Any]:
-    """The import channel's cost minus the export channel's feed-in remuneration, under one tariff."""
+    """The import channel's cost minus the export channel's feed-in remuneration, under one tariff; with
+    ``shift``, the import's saving had that share of its high-band energy run in the low band."""
     lo, hi = await site_range(database, site, query, tenant)
     parts: dict[str, Any] = {}
     for role in ("import", "export"):
@@ -184,7 +186,15 @@ async def compute_site_cost(
         if channel is None:
             continue
         cost_query = CostQuery(
-            channel.muid, parse(channel.obis), lo, hi, tariff, query.zone, query.interval, priced_as=role
+            channel.muid,
+            parse(channel.obis),
+            lo,
+            hi,
+            tariff,
+            query.zone,
+            query.interval,
+            shift if role == "import" else None,
+            priced_as=role,
         )
         parts[role] = await compute_cost(database, cost_query, settings, tenant=tenant, from_aggregates=from_aggregates)
     imported, exported = parts.get("import"), parts.get("export")
@@ -210,8 +220,8 @@ async def compute_site_cost(
 
 
 def _part(body: dict[str, Any]) -> dict[str, Any]:
-    keys = ("muid", "obis", "total_kwh", "total_cost", "energy_cost", "fixed_fee", "bands")
-    return {key: body[key] for key in keys}
+    keys = ("muid", "obis", "total_kwh", "total_cost", "energy_cost", "fixed_fee", "bands", "shift")
+    return {key: body[key] for key in keys if key in body}
 
 
 def _net_points(imported: Any, exported: Any, zone: ZoneInfo) -> list[dict[str, Any]]:

@@ -24,7 +24,7 @@ from meterflow_api.routes.common import (
     responses,
     settings,
 )
-from meterflow_api.routes.cost import CostIntervalParam, TariffParam
+from meterflow_api.routes.cost import CostIntervalParam, ShiftParam, TariffParam, parse_share
 from meterflow_api.routing import LeanParamsRoute
 from meterflow_api.schemas_cost import BalanceResponse, SiteCostResponse, SiteInfo, SitesResponse
 from meterflow_api.sites import RangeQuery, balance_body, compute_balance, compute_site_cost, list_sites, resolve_site
@@ -166,15 +166,28 @@ async def site_cost(
     end: EndParam = None,
     interval: CostIntervalParam = None,
     tz: TzParam = "UTC",
+    shift: ShiftParam = None,
     fmt: FormatParam = "json",
 ) -> Response:
+    share = None
+    if shift is not None:
+        problems = Problems()
+        share = problems.attempt(("query", "shift"), lambda: parse_share(shift))
+        problems.raise_if_any()
     query = _range_query(start, end, tz, interval)
     db = database(request)
     config = settings(request)
     async with db.session() as session:
         found = await resolve_site(session, site, principal.tenant)
     body: dict[str, Any] = await compute_site_cost(
-        db, found, query, tariff, config.tariffs, tenant=principal.tenant, from_aggregates=config.series_from_aggregates
+        db,
+        found,
+        query,
+        tariff,
+        config.tariffs,
+        tenant=principal.tenant,
+        shift=share,
+        from_aggregates=config.series_from_aggregates,
     )
     if fmt == "csv":
         if "points" in body:
