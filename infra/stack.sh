@@ -66,6 +66,17 @@ demo_tenant() {
   .venv/bin/meterflow tenants create demo >/dev/null
   # shellcheck disable=SC2086  # one argument per muid
   .venv/bin/meterflow tenants assign demo $muids >/dev/null
+  demo_site
+}
+
+demo_site() {
+  # A household with PV as site "demo-home" (its meter has an import and an export channel): the dashboard's
+  # balance and cost views and /v1/sites have something to show. Created once.
+  local pv
+  pv=$(.venv/bin/python -c "from meterflow_cli.demo import households; print(next(str(h.muid) for h in households(${DEMO_METERS:-20}, 42) if h.has_pv))")
+  if ! .venv/bin/meterflow sites list 2>/dev/null | grep -q '"site": "demo-home"'; then
+    .venv/bin/meterflow sites create demo-home --tenant demo --import "$pv" --export "$pv" >/dev/null
+  fi
 }
 
 demo_key() {
@@ -166,7 +177,7 @@ cmd_up() {
     Dashboard    $API_URL/dashboard/#key=$key
     API docs     $API_URL/docs  (Authorize: paste the demo key)
     Demo key     $key
-                 tenant "demo", read scope; kept in .local/run/demo-api-key
+                 tenant "demo", read scope, site "demo-home"; kept in .local/run/demo-api-key
     Try          curl -H "Authorization: Bearer \$(cat .local/run/demo-api-key)" $API_URL/v1/meters
     Metrics      $API_URL/metrics  http://127.0.0.1:9101/metrics (poller)
                  http://127.0.0.1:9102/metrics (normalizer)  http://127.0.0.1:9103/metrics (writer)
