@@ -552,3 +552,25 @@ async def test_grouped_and_row_by_row_pricing_agree(
                     assert sum(p["count"] for p in body["points"]) == (2688 if end == FEBRUARY["end"] else 19 * 96)
                 answers.append((body["bands"], body["total_cost"], body["total_kwh"]))
         assert all(answer == answers[0] for answer in answers), answers
+
+
+async def test_cost_by_day_type_splits_the_month_and_compare_gives_the_differences(api: httpx.AsyncClient) -> None:
+    base = {"tariff": "ch-ht-nt", "tz": "Europe/Zurich", **FEBRUARY}
+    whole = await get_json(api, f"/v1/meters/{IMPORT_MUID}/cost", **base)
+    weekday = await get_json(api, f"/v1/meters/{IMPORT_MUID}/cost", day_type="weekday", **base)
+    weekend = await get_json(api, f"/v1/meters/{IMPORT_MUID}/cost", day_type="weekend", **base)
+    # Weekdays and weekend days partition the month: their kWh add up to the whole, their costs too up to the
+    # rounding of each to the cent's hundredth (half-even, 4 places).
+    assert dec(weekday["total_kwh"]) + dec(weekend["total_kwh"]) == dec(whole["total_kwh"])
+    assert abs(dec(weekday["energy_cost"]) + dec(weekend["energy_cost"]) - dec(whole["energy_cost"])) <= dec(0.0001)
+    assert [b["name"] for b in weekend["bands"] if b["kwh"]] == ["low"]  # ch-ht-nt is low all weekend
+
+    compared = await get_json(api, f"/v1/meters/{IMPORT_MUID}/cost", compare="previous", **base)
+    CostResponse.model_validate(compared)
+    previous = compared["compare"]
+    assert previous["mode"] == "previous" and previous["end"] == whole["start"]
+    # January holds no readings: the previous period costs nothing and the relative difference is undefined.
+    assert previous["total_kwh"] == 0 and previous["difference"]["total_kwh"]["absolute"] == whole["total_kwh"]
+    assert previous["difference"]["total_cost"]["relative"] is None
+    refused = await api.get(f"/v1/meters/{IMPORT_MUID}/cost", params={**base, "compare": "decade"})
+    assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == ["query", "compare"]

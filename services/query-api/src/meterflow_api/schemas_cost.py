@@ -11,6 +11,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from meterflow_api.schemas_insights import Difference
+
 IMPORT_MUID = "95ce3367-cbce-4a4d-bbe3-da082831d7bd"
 EXPORT_MUID = "1db7649e-9342-4e04-97c7-f0ebb88ed1f8"
 
@@ -135,6 +137,18 @@ class CostPointInfo(_Model):
     count: int = Field(description="Readings priced in the bucket.", examples=[92])
 
 
+class CostComparison(_Model):
+    mode: str = Field(description="previous or year.", examples=["previous"])
+    start: datetime = Field(description="Start of the compared period.", examples=["2023-01-04T00:00:00+01:00"])
+    end: datetime = Field(description="End (exclusive) of the compared period.", examples=["2023-02-01T00:00:00+01:00"])
+    total_kwh: float = Field(description="Energy in the compared period.", examples=[101.4406])
+    total_cost: float = Field(description="Its cost under the same tariff.", examples=[26.1012])
+    difference: dict[str, Difference] = Field(
+        description="total_kwh and total_cost: this period minus the compared one, absolute and relative.",
+        examples=[{"total_cost": {"absolute": -1.0401, "relative": -0.0398}}],
+    )
+
+
 class CostResponse(_Model):
     model_config = _example(
         {
@@ -179,6 +193,9 @@ class CostResponse(_Model):
     )
     points: list[CostPointInfo] | None = Field(
         None, description="Only with interval=: kWh and cost per bucket.", examples=[[_COST_POINT]]
+    )
+    compare: CostComparison | None = Field(
+        None, description="With compare=: the compared period's cost and the differences.", examples=[None]
     )
 
 

@@ -12,10 +12,11 @@ from meterflow_api import domain, insights_db
 from meterflow_api.auth import ReadAccess
 from meterflow_api.caching import conditional, etag_of
 from meterflow_api.domain import DEFAULT_STEP, Problems
-from meterflow_api.domain.compare import COMPARE_MODES, parse_compare
+from meterflow_api.domain.compare import parse_compare
 from meterflow_api.domain.statistics import assemble_patterns, whole_hour_offsets
 from meterflow_api.render import json_response
 from meterflow_api.routes.common import (
+    CompareParam,
     DayTypeParam,
     EndParam,
     HolidaysParam,
@@ -137,14 +138,7 @@ async def stats(
     tz: TzParam = "UTC",
     day_type: DayTypeParam = "all",
     holidays: HolidaysParam = None,
-    compare: Annotated[
-        str | None,
-        Query(
-            description="previous: the period of equal length just before; year: the same dates a year before.",
-            examples=["previous"],
-            json_schema_extra={"enum": list(COMPARE_MODES)},
-        ),
-    ] = None,
+    compare: CompareParam = None,
 ) -> Response:
     problems = Problems()
     parsed = parse_meter_params(problems, muid, obis, start, end, tz, muid_in="path")

@@ -22,6 +22,7 @@ from meterflow_api.auth import Principal
 from meterflow_api.config import Settings
 from meterflow_api.db import Database, Session
 from meterflow_api.domain import AGGS, INTERVALS, Channel, Problems
+from meterflow_api.domain.compare import COMPARE_MODES
 from meterflow_api.domain.holidays import DAY_TYPES, Region, dates_in_range, parse_day_type, parse_region
 from meterflow_api.schemas import ErrorResponse, ValidationErrorResponse
 
@@ -217,6 +218,16 @@ async def bounded_range(
     lo, hi = domain.resolve_range(params.start, params.end, channel)
     domain.check_range(lo, hi, params.zone, max_range, label, what)
     return channel, lo, hi
+
+
+CompareParam = Annotated[
+    str | None,
+    Query(
+        description="previous: the period of equal length just before; year: the same dates a year before.",
+        examples=["previous"],
+        json_schema_extra={"enum": list(COMPARE_MODES)},
+    ),
+]
 
 
 @dataclass(frozen=True, slots=True)
