@@ -37,6 +37,7 @@ def test_each_source_overrides_what_it_names(base: Settings, tmp_path: Path, mon
 sources:
   - name: utility-a
     bucket: bucket-a
+    tenant: utility-a
     prefixes: [x/, x/y/]
     notification_queue_url: http://127.0.0.1:9000/123456789012/q
     interval_s: 3600
@@ -48,6 +49,7 @@ sources:
     assert (a.source_name, a.bucket, a.prefixes, a.interval_s) == ("utility-a", "bucket-a", ["x/"], 3600)
     assert (a.aws_access_key_id.get_secret_value(), a.aws_secret_access_key.get_secret_value()) == ("key-a", "secret-a")
     assert a.notification_queue_url == "http://127.0.0.1:9000/123456789012/q"
+    assert (a.tenant, b.tenant) == ("utility-a", base.tenant)  # the source's binding, else the poller's
     assert (b.source_name, b.bucket, b.prefixes, b.interval_s) == ("utility-b", "bucket-b", [""], base.interval_s)
     assert b.aws_access_key_id.get_secret_value() == "poller-key"  # the poller's own
     assert a.election_group != b.election_group  # each source elects its own leader
