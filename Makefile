@@ -1,7 +1,7 @@
 # Meterflow developer commands. A new user needs two: `make run` and `make test`.
 SHELL := /bin/bash
 
-.PHONY: setup node chromium run up down status test test-unit lint fmt bench bench-scale chaos clean helm
+.PHONY: setup node chromium run up down status test test-unit lint fmt bench bench-scale bench-notifications chaos clean helm
 
 setup: ## install uv (if missing), the Python environment and the Kafka jars
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet uv
@@ -93,6 +93,9 @@ bench: setup ## benchmarks; results land in bench/results/
 
 bench-scale: setup ## the scaling benchmark (bench/scale.py): 1-3 normalizers and writers on 12 partitions, instances added and removed under load
 	uv run --frozen python bench/run.py --scale $(SCALE_ARGS)
+
+bench-notifications: setup ## the S3 notification source (bench/notifications.py): throughput with 1 and 2 pollers, freshness
+	uv run --frozen python bench/notifications.py $(NOTIFY_ARGS)
 
 chaos: setup ## the chaos run (docs/reliability.md): 1.1 M readings under kills and restarts on its own Kafka and PostgreSQL
 	uv run --frozen python bench/chaos.py $(CHAOS_ARGS)
