@@ -21,6 +21,7 @@ from asyncpg.pool import PoolConnectionProxy
 
 from meterflow_api import sql
 from meterflow_api.domain import Channel, SeriesPlan
+from meterflow_api.instants import utc_instants
 
 ROLLUP_RECHECK_S = 60.0
 
@@ -35,6 +36,14 @@ class SeriesRow(NamedTuple):
     lo: float | None
     hi: float | None
     n: int  # readings in the bucket
+
+
+class ReadingColumns(NamedTuple):
+    """A page of raw readings as columns, oldest first: aware UTC instants, values and quality codes."""
+
+    ts: list[datetime]
+    values: list[float]
+    qualities: list[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,10 +281,12 @@ class Session:
         rows = await self._fetch(sql.QUALITY, limit, after, silent, tenant)
         return [ChannelQualityRow(str(row[0]), *row[1:]) for row in rows]
 
-    async def readings(
-        self, muid: uuid.UUID, obis: str, start: datetime, end: datetime, limit: int
-    ) -> list[asyncpg.Record]:
-        return await self._fetch(sql.READINGS, muid, obis, start, end, limit)
+    async def readings(self, muid: uuid.UUID, obis: str, start: datetime, end: datetime, limit: int) -> ReadingColumns:
+        """At most ``limit`` readings of [start, end), oldest first, as columns."""
+        row = await self._fetchrow(sql.READINGS, muid, obis, start, end, limit)
+        if row is None or row[0] is None:
+            return ReadingColumns([], [], [])
+        return ReadingColumns(utc_instants(row[0]), row[1], row[2])
 
     async def series(
         self, muid: uuid.UUID, obis: str, plan: SeriesPlan, days: list[date] | None = None

@@ -80,22 +80,21 @@ async def readings(
         domain.check_order(lo, hi, params.zone)
         if after is not None:
             lo = max(lo, after + ONE_MICROSECOND)
-        rows = await session.readings(params.muid, channel.obis, lo, hi, limit + 1)
-    next_cursor = domain.encode_cursor(rows[limit - 1][0]) if len(rows) > limit else None
-    rows = rows[:limit]
+        page = await session.readings(params.muid, channel.obis, lo, hi, limit + 1)
+    instants = page.ts  # limit + 1 were fetched: one more means a next page
+    next_cursor = domain.encode_cursor(instants[limit - 1]) if len(instants) > limit else None
     zone = params.zone
+    stamps = instants[:limit] if zone.key == "UTC" else [shown(t, zone) for t in instants[:limit]]
+    rows = zip(stamps, page.values, page.qualities, strict=False)
     if fmt == "csv":
         headers = {"X-Next-Cursor": next_cursor} if next_cursor else None
-        return csv_response(
-            ["ts", "value", "quality"], ((shown(r[0], zone), r[1], r[2]) for r in rows), "readings.csv", headers
-        )
-    utc = zone.key == "UTC"
+        return csv_response(["ts", "value", "quality"], rows, "readings.csv", headers)
     return json_response(
         {
             "muid": params.muid,
             "obis": channel.obis,
             "unit": channel.unit,
-            "readings": [{"ts": r[0] if utc else r[0].astimezone(zone), "value": r[1], "quality": r[2]} for r in rows],
+            "readings": [{"ts": t, "value": v, "quality": q} for t, v, q in rows],
             "next_cursor": next_cursor,
         }
     )
