@@ -21,7 +21,6 @@ from asyncpg.pool import PoolConnectionProxy
 
 from meterflow_api import sql
 from meterflow_api.domain import Channel, SeriesPlan
-from meterflow_api.instants import utc_instants
 
 ROLLUP_RECHECK_S = 60.0
 
@@ -39,9 +38,10 @@ class SeriesRow(NamedTuple):
 
 
 class ReadingColumns(NamedTuple):
-    """A page of raw readings as columns, oldest first: aware UTC instants, values and quality codes."""
+    """A page of raw readings as columns, oldest first: instants (epoch microseconds, see instants.py), values
+    and quality codes."""
 
-    ts: list[datetime]
+    micros: list[int]
     values: list[float]
     qualities: list[str]
 
@@ -286,7 +286,7 @@ class Session:
         row = await self._fetchrow(sql.READINGS, muid, obis, start, end, limit)
         if row is None or row[0] is None:
             return ReadingColumns([], [], [])
-        return ReadingColumns(utc_instants(row[0]), row[1], row[2])
+        return ReadingColumns(row[0], row[1], row[2])
 
     async def series(
         self, muid: uuid.UUID, obis: str, plan: SeriesPlan, days: list[date] | None = None
