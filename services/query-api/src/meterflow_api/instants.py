@@ -27,6 +27,7 @@ _texts: dict[int, str] = {}
 
 
 def utc_instant(micros: int) -> datetime:
+    """The aware UTC datetime ``micros`` microseconds after the Unix epoch."""
     return _EPOCH + timedelta(microseconds=micros)
 
 

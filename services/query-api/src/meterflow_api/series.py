@@ -131,14 +131,15 @@ async def channel_series(
 
 
 def _points(rows: list[SeriesRow], agg: str, zone: ZoneInfo) -> list[SeriesPoint]:
-    # One pass without helper calls per bucket: a month of days is 28 buckets on every series request.
     value_at = _AGG_INDEX[agg]
-    utc = zone.key == "UTC"
-    points = []
-    for row in rows:
-        start, end = (row[0], row[1]) if utc else (shown(row[0], zone), shown(row[1], zone))
-        n = row[6]
-        # readable() leaves counts (ints) as they are and rounds sums and means.
-        value = readable(cast(float | int | None, row[value_at])) if n else None
-        points.append(SeriesPoint(start, end, value, n))
-    return points
+    return [
+        SeriesPoint(shown(r.start, zone), shown(r.end, zone), _value(r, value_at), r.n)
+        if r.n
+        else SeriesPoint(shown(r.start, zone), shown(r.end, zone), None, 0)
+        for r in rows
+    ]
+
+
+def _value(row: SeriesRow, value_at: int) -> float | int | None:
+    value = cast(float | int | None, row[value_at])
+    return value if isinstance(value, int) else readable(value)

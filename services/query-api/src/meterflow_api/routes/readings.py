@@ -82,7 +82,8 @@ async def readings(
         if after is not None:
             lo = max(lo, after + ONE_MICROSECOND)
         page = await session.readings(params.muid, channel.obis, lo, hi, limit + 1)
-    micros = page.micros[:limit]  # limit + 1 were fetched: one more means a next page
+    # limit + 1 were fetched: one more means a next page (the zips below stop at the shorter micros).
+    micros = page.micros[:limit]
     next_cursor = domain.encode_cursor(utc_instant(micros[-1])) if len(page.micros) > limit else None
     zone = params.zone
     if fmt == "csv":
