@@ -37,6 +37,15 @@ class SeriesRow(NamedTuple):
     n: int  # readings in the bucket
 
 
+class ReadingColumns(NamedTuple):
+    """A page of raw readings as columns, oldest first: instants (epoch microseconds, see instants.py), values
+    and quality codes."""
+
+    micros: list[int]
+    values: list[float]
+    qualities: list[str]
+
+
 @dataclass(frozen=True, slots=True)
 class ChannelSummary:
     """A row of /v1/meters: one channel of a meter."""
@@ -272,10 +281,12 @@ class Session:
         rows = await self._fetch(sql.QUALITY, limit, after, silent, tenant)
         return [ChannelQualityRow(str(row[0]), *row[1:]) for row in rows]
 
-    async def readings(
-        self, muid: uuid.UUID, obis: str, start: datetime, end: datetime, limit: int
-    ) -> list[asyncpg.Record]:
-        return await self._fetch(sql.READINGS, muid, obis, start, end, limit)
+    async def readings(self, muid: uuid.UUID, obis: str, start: datetime, end: datetime, limit: int) -> ReadingColumns:
+        """At most ``limit`` readings of [start, end), oldest first, as columns."""
+        row = await self._fetchrow(sql.READINGS, muid, obis, start, end, limit)
+        if row is None or row[0] is None:
+            return ReadingColumns([], [], [])
+        return ReadingColumns(row[0], row[1], row[2])
 
     async def series(
         self, muid: uuid.UUID, obis: str, plan: SeriesPlan, days: list[date] | None = None

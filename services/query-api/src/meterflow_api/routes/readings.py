@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
@@ -10,6 +10,7 @@ from starlette.responses import Response
 from meterflow_api import domain
 from meterflow_api.auth import ReadAccess
 from meterflow_api.domain import DEFAULT_LIMIT, MAX_LIMIT, ONE_MICROSECOND, Problems, shown
+from meterflow_api.instants import utc_instant, utc_instants, utc_texts
 from meterflow_api.render import csv_response, json_response
 from meterflow_api.routes.common import (
     EndParam,
@@ -80,22 +81,27 @@ async def readings(
         domain.check_order(lo, hi, params.zone)
         if after is not None:
             lo = max(lo, after + ONE_MICROSECOND)
-        rows = await session.readings(params.muid, channel.obis, lo, hi, limit + 1)
-    next_cursor = domain.encode_cursor(rows[limit - 1][0]) if len(rows) > limit else None
-    rows = rows[:limit]
+        page = await session.readings(params.muid, channel.obis, lo, hi, limit + 1)
+    # limit + 1 were fetched: one more means a next page (the zips below stop at the shorter micros).
+    micros = page.micros[:limit]
+    next_cursor = domain.encode_cursor(utc_instant(micros[-1])) if len(page.micros) > limit else None
     zone = params.zone
     if fmt == "csv":
         headers = {"X-Next-Cursor": next_cursor} if next_cursor else None
-        return csv_response(
-            ["ts", "value", "quality"], ((shown(r[0], zone), r[1], r[2]) for r in rows), "readings.csv", headers
-        )
-    utc = zone.key == "UTC"
+        stamps: list[Any] = [shown(t, zone) for t in utc_instants(micros)]
+        rows = zip(stamps, page.values, page.qualities, strict=False)
+        return csv_response(["ts", "value", "quality"], rows, "readings.csv", headers)
+    # In UTC (the default) the text of each instant comes ready from the cache: no datetime to format.
+    stamps = utc_texts(micros) if zone.key == "UTC" else [t.astimezone(zone) for t in utc_instants(micros)]
     return json_response(
         {
             "muid": params.muid,
             "obis": channel.obis,
             "unit": channel.unit,
-            "readings": [{"ts": r[0] if utc else r[0].astimezone(zone), "value": r[1], "quality": r[2]} for r in rows],
+            "readings": [
+                {"ts": t, "value": v, "quality": q}
+                for t, v, q in zip(stamps, page.values, page.qualities, strict=False)
+            ],
             "next_cursor": next_cursor,
         }
     )
