@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-from meterflow_contracts.models import Checkpoint, DeadLetter, RawBatch, ReadingBatch
+from meterflow_contracts.models import Checkpoint, DeadLetter, RawBatch, ReadingBatch, ReadingColumns
 
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 # Room a message's key and value leave under a topic's max.message.bytes: the record batch header and
@@ -129,7 +129,7 @@ def _source_object_key(batch: RawBatch) -> str:
     return batch.source.key
 
 
-def _muid(batch: ReadingBatch) -> str:
+def _muid(batch: ReadingBatch | ReadingColumns) -> str:
     return str(batch.muid)
 
 
@@ -145,6 +145,8 @@ def _checkpoint_object(checkpoint: Checkpoint) -> str:
 # orjson builds the raw records' dicts about twice as fast as pydantic's own JSON parser.
 RAW = TopicSpec("meter.raw.v1", 4, RawBatch, "source object key", key_of=_source_object_key, parse_json=orjson.loads)
 READINGS = TopicSpec("meter.readings.v1", 6, ReadingBatch, "muid", key_of=_muid)
+# The columnar form of the same readings (issue 19): what the pipeline's own writer reads.
+READINGS_V2 = TopicSpec("meter.readings.v2", 6, ReadingColumns, "muid", key_of=_muid)
 DLQ = TopicSpec(
     "meter.readings.dlq.v1",
     1,
@@ -156,4 +158,4 @@ DLQ = TopicSpec(
 CHECKPOINTS = TopicSpec(
     "meter.poller.checkpoints.v1", 1, Checkpoint, "bucket/key", key_of=_checkpoint_object, compacted=True
 )
-ALL_TOPICS: tuple[TopicSpec[Any], ...] = (RAW, READINGS, DLQ, CHECKPOINTS)
+ALL_TOPICS: tuple[TopicSpec[Any], ...] = (RAW, READINGS, READINGS_V2, DLQ, CHECKPOINTS)
