@@ -16,7 +16,7 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -52,14 +52,22 @@ class PipelineConfig:
     writers: int = 1
     profile: str | None = None  # "pyinstrument": run poller/normalizer/writer under it; "py-spy": attach it
     profile_dir: Path | None = None
+    readings: str = "v2"  # the readings contract: "v2", "v1", or "both" (v2, and v1 also published)
 
 
 class BenchPipeline(Pipeline):
     """The pipeline of one run: services scraped through one keep-alive client, under pyinstrument if asked."""
 
     def __init__(self, servers: Servers, res: Resources, dsn: str, log_dir: Path, config: PipelineConfig) -> None:
-        super().__init__(servers, res.topics, dsn, res.bucket, log_dir, http=HTTP)
+        topics = res.topics if config.readings != "v1" else replace(res.topics, readings=res.v1_readings)
+        super().__init__(servers, topics, dsn, res.bucket, log_dir, http=HTTP)
         self.config = config
+        self.res_v1_readings = res.v1_readings
+
+    def normalizer(self, name: str = "normalizer", **env: str) -> ServiceProcess:
+        if self.config.readings == "both":
+            env = {"NORMALIZER_ALSO_V1_TOPIC": self.res_v1_readings, **env}
+        return super().normalizer(name, **env)
 
     def command(self, name: str, kind: str) -> list[str]:
         module = MODULES.get(kind)

@@ -213,6 +213,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--pv-share", type=float, default=0.2, help="share of households with PV export")
     parser.add_argument("--normalizers", type=int, default=1, help="normalizer workers (default 1)")
     parser.add_argument("--writers", type=int, default=1, help="writer instances (default 1)")
+    parser.add_argument(
+        "--readings",
+        choices=("v2", "v1", "both"),
+        default="v2",
+        help="readings contract between normalizer and writer: v2 (columns, default), v1, or v2 with v1 also "
+        "published (NORMALIZER_ALSO_V1_TOPIC: the cost of keeping v1 subscribers)",
+    )
     parser.add_argument("--freshness-tries", type=int, default=10, help="new meter-day objects timed (default 10)")
     parser.add_argument("--page-size", type=int, default=1_000, help="simple loader rows per INSERT (default 1000)")
     parser.add_argument("--skip-e2e", action="store_true", help="leave out the pipeline (and freshness)")
@@ -326,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         res.create_topics()
         res.create_bucket()
         if not args.skip_e2e:
-            config = PipelineConfig(args.normalizers, args.writers, args.profile, profile_dir)
+            config = PipelineConfig(args.normalizers, args.writers, args.profile, profile_dir, args.readings)
             tries = 0 if args.skip_freshness else args.freshness_tries
             attempt(results, "e2e", lambda: e2e_part(results, servers, res, fleet, run_dir / "logs", config, tries))
         if not args.skip_ceiling:
