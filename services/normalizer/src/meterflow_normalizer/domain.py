@@ -16,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from math import isfinite
 from typing import Any, Final
 from uuid import UUID
 
@@ -105,6 +106,9 @@ class _BatchNormalizer:
         self.now = now
         self.latest = micros_of(now + MAX_AHEAD)
         self.channels: dict[_ChannelKey, _Channel] = {}
+        # The same channels by the record's own spelling (muid text, OBIS key, measurement): what a record
+        # shows, so the usual reading finds its channel without decoding the OBIS key again.
+        self.spelled: dict[tuple[str, str, str], _Channel] = {}
         self.dead: list[DeadLetter] = []
 
     def run(self) -> NormalizeResult:
@@ -141,14 +145,18 @@ class _BatchNormalizer:
             raise RecordRejected(DlqReason.NO_READINGS, "record has no OBIS value key")
         muid_text = record["tags"]["muid"]
         # Inlined lookups: this loop runs once per reading, the normalizer's hottest path.
-        channels = self.channels
-        for obis_key in record.keys() - _ENVELOPE_KEYS:
+        spelled = self.spelled
+        for obis_key in record.keys():  # noqa: SIM118 (a record's own keys(): whatever it raises is its own)
+            if obis_key in _ENVELOPE_KEYS:
+                continue
             try:
-                info = decode_channel(obis_key)
-                channel = channels.get((muid_text, info.hex, measurement))
+                value = record[obis_key]
+                channel = spelled.get((muid_text, obis_key, measurement))
                 if channel is None:
-                    channel = self.new_channel(muid_text, muid, measurement, info)
-                value = parse_value(obis_key, record[obis_key], channel.forbids_negative)
+                    channel = self.channel_of(muid_text, muid, obis_key, measurement)
+                # A finite double is the usual value: anything else takes the full rules.
+                if type(value) is not float or not isfinite(value) or (value < 0 and channel.forbids_negative):
+                    value = parse_value(obis_key, value, channel.forbids_negative)
                 reading = (value, quality, index, obis_key)
                 previous = channel.readings.get(ts)
                 if previous is None:
@@ -160,9 +168,14 @@ class _BatchNormalizer:
             except Exception as error:  # nor one channel the record's others
                 self.reject(channel_evidence(record, obis_key), unexpected(error))
 
-    def new_channel(self, muid_text: str, muid: UUID, measurement: str, info: ObisInfo) -> _Channel:
-        channel = _Channel(muid, measurement, info, is_energy(info), forbids_negative(info))
-        self.channels[(muid_text, info.hex, measurement)] = channel
+    def channel_of(self, muid_text: str, muid: UUID, obis_key: str, measurement: str) -> _Channel:
+        """The channel of an OBIS key not seen in this spelling yet (raises for an invalid key)."""
+        info = decode_channel(obis_key)
+        channel = self.channels.get((muid_text, info.hex, measurement))
+        if channel is None:
+            channel = _Channel(muid, measurement, info, is_energy(info), forbids_negative(info))
+            self.channels[(muid_text, info.hex, measurement)] = channel
+        self.spelled[(muid_text, obis_key, measurement)] = channel
         return channel
 
     def add_repeat(self, channel: _Channel, ts: int, previous: _Reading, reading: _Reading) -> None:
@@ -225,8 +238,11 @@ def parse_envelope(record: Any, latest: int) -> tuple[UUID, int, str, str]:
     tags = record.get("tags")
     if not isinstance(tags, dict):
         raise RecordRejected(DlqReason.MISSING_MUID, "record has no tags object with a muid")
-    muid = parse_muid(tags.get("muid"))
-    ts = timestamp_micros(record.get("timestamp"))
+    muid_text = tags.get("muid")
+    # The usual texts go straight to their caches; anything else takes the full rules.
+    muid = _muid_from_text(muid_text) if type(muid_text) is str else parse_muid(muid_text)
+    stamp = record.get("timestamp")
+    ts = _micros_from_text(stamp) if type(stamp) is str else timestamp_micros(stamp)
     if not EARLIEST_US <= ts <= latest:
         raise RecordRejected(
             DlqReason.TIMESTAMP_OUT_OF_RANGE,
