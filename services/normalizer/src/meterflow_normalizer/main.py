@@ -84,9 +84,9 @@ def create_app(settings: Settings) -> faust.App:
         # Raw batches can approach 1 MB; one at a time per partition keeps memory flat.
         stream_buffer_maxsize=16,
         producer_max_request_size=4 * 1024 * 1024,
-        # lz4 by measurement (bench/README.md, "Columnar hot path"): a v2 message of 2,688 readings shrinks
-        # from 82 KB to 37 KB in 0.05 ms (zstd: 17 KB, but in 0.5 ms), 0.02 µs per reading.
-        producer_compression_type="lz4",
+        # zstd by measurement (docs/kafka.md): aiokafka's lz4 runs at level 9, several times zstd's CPU
+        # for larger messages (a v2 message of 2,688 readings: 82 KB, 17 KB with zstd).
+        producer_compression_type="zstd",
         consumer_max_fetch_size=4 * 1024 * 1024,
         topic_allow_declare=False,
         topic_disable_leader=True,
@@ -222,7 +222,7 @@ def record_result(result: NormalizeResult, raw: RawBatch) -> None:
         chunk=raw.source.chunk_index,
         records=result.records_in,
         readings=result.readings_out,
-        batches=len(result.batches),
+        batches=len(result.columns),
         dead_letters=len(result.dead_letters),
     )
 
