@@ -72,6 +72,7 @@ class NormalizeResult:
 
     @property
     def batches(self) -> list[ReadingBatch]:
+        """The v1 form: costly (a datetime and a tuple per reading), so only for v1 subscribers and tests."""
         return [to_batch(columns) for columns in self.columns]
 
     @property

@@ -1,4 +1,5 @@
-"""The normalizer: a Faust app that turns meter.raw.v1 into typed meter.readings.v1 batches (+ DLQ).
+"""The normalizer: a Faust app that turns meter.raw.v1 into typed readings: meter.readings.v2 columns (or v1
+batches, see config.py), plus DLQ.
 
 Run it with ``meterflow-normalizer`` (settings from NORMALIZER_* / KAFKA_BOOTSTRAP_SERVERS).
 Scale out by starting more workers: they share the raw topic's partitions in one consumer group.
@@ -212,7 +213,7 @@ def record_result(result: NormalizeResult, raw: RawBatch) -> None:
     metrics.RAW_BATCHES.inc()
     metrics.RECORDS_IN.inc(result.records_in)
     metrics.READINGS_OUT.inc(result.readings_out)
-    metrics.BATCHES_OUT.inc(len(result.batches))
+    metrics.BATCHES_OUT.inc(len(result.columns))
     for dead in result.dead_letters:
         metrics.DLQ_RECORDS.labels(reason=dead.reason.value).inc()
     log.info(
