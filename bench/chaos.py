@@ -29,7 +29,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,7 @@ from typing import Any
 import httpx
 import psycopg2
 from meterflow_cli.demo import Household, households, records
-from meterflow_contracts import ALL_TOPICS, CHECKPOINTS, DLQ, TopicDurability, is_leader_generation_record
+from meterflow_contracts import ALL_TOPICS, CHECKPOINTS, DLQ, READINGS_V2, TopicDurability, is_leader_generation_record
 from meterflow_contracts.admin import create_topics
 from meterflow_harness.api_keys import admin_key, auth_headers
 from meterflow_harness.kafka import GroupProbe, read_all
@@ -514,7 +514,9 @@ def run_chaos(config: ChaosConfig, log_dir: Path, s3_endpoint: str | None = None
         for key, data in fleet.objects.items():
             s3.put_object(Bucket=bucket, Key=key, Body=data)
         result.expected_readings = len(fleet.expected)
-        pipeline = ChaosPipeline(servers, Topics.with_suffix(suffix), dsn, bucket, log_dir)
+        # The readings go through the columnar contract, as in production.
+        topics = replace(Topics.with_suffix(suffix), readings=READINGS_V2.name + suffix)
+        pipeline = ChaosPipeline(servers, topics, dsn, bucket, log_dir)
         try:
             for kind in reversed(STAGES):
                 pipeline.restart(kind)

@@ -16,7 +16,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -52,14 +52,22 @@ class PipelineConfig:
     writers: int = 1
     profile: str | None = None  # "pyinstrument": run poller/normalizer/writer under it; "py-spy": attach it
     profile_dir: Path | None = None
+    readings: str = "v2"  # the readings contract: "v2", "v1", or "both" (v2, and v1 also published)
 
 
 class BenchPipeline(Pipeline):
     """The pipeline of one run: services scraped through one keep-alive client, under pyinstrument if asked."""
 
     def __init__(self, servers: Servers, res: Resources, dsn: str, log_dir: Path, config: PipelineConfig) -> None:
-        super().__init__(servers, res.topics, dsn, res.bucket, log_dir, http=HTTP)
+        topics = res.topics if config.readings != "v1" else replace(res.topics, readings=res.v1_readings)
+        super().__init__(servers, topics, dsn, res.bucket, log_dir, http=HTTP)
         self.config = config
+        self.res_v1_readings = res.v1_readings
+
+    def normalizer(self, name: str = "normalizer", **env: str) -> ServiceProcess:
+        if self.config.readings == "both":
+            env = {"NORMALIZER_ALSO_V1_TOPIC": self.res_v1_readings, **env}
+        return super().normalizer(name, **env)
 
     def command(self, name: str, kind: str) -> list[str]:
         module = MODULES.get(kind)
@@ -122,6 +130,37 @@ class Fleet:
         return len(self.houses) * self.days * 96
 
 
+def measure_replay(pipeline: BenchPipeline, dsn: str) -> dict[str, Any]:
+    """The replay of the loaded fleet: the writers stop, and one writer of a new consumer group reads the
+    readings topic from its start into the loaded table, every reading a no-op upsert. Its clock runs from
+    its first rows written to its last (its rows counter, read every 0.1 s)."""
+    expected = count_rows(dsn)
+    for writer in pipeline.of("writer"):
+        writer.stop()
+    log(f"replay: {expected:,} readings again through a writer of a new group")
+    replayer = pipeline.start(pipeline.writer("writer-replay", WRITER_GROUP_ID=f"replay{pipeline.topics.suffix}"))
+    replayer.wait_healthy(90)
+
+    def written() -> float:
+        return metric_value(replayer.metrics(), "meterflow_writer_rows_total")
+
+    wait_until(lambda: written() > 0, 120, "the replay's first rows", 0.05)
+    started, first = time.monotonic(), written()
+    wait_until(lambda: written() >= expected, 900, f"the replay of {expected:,} rows", 0.1)
+    seconds = time.monotonic() - started
+    text = replayer.metrics()
+    figures = {
+        "rows": expected,
+        "seconds": round(seconds, 2),
+        "replay_readings_per_s": round((expected - first) / seconds),
+        "inserted": metric_value(text, "meterflow_writer_rows_inserted_total"),
+        "changed": metric_value(text, "meterflow_writer_rows_changed_total"),
+        "rows_in_db": count_rows(dsn),
+    }
+    log(f"replay: {figures['replay_readings_per_s']:,} readings/s (inserted {figures['inserted']:.0f})")
+    return figures
+
+
 def count_rows(dsn: str, sql: str = "SELECT count(*) FROM readings", params: Sequence[Any] = ()) -> int:
     with contextlib.closing(psycopg2.connect(dsn)) as conn, conn.cursor() as cur:
         cur.execute(sql, tuple(params))
@@ -180,6 +219,10 @@ def run_pipeline(
         load["peak_rss_mb_load"] = sampler.peaks_mb()
         if freshness_tries > 0:
             load["freshness"] = measure_freshness(servers, res, pipeline, poller, fleet, dsn, freshness_tries)
+        try:
+            load["replay"] = measure_replay(pipeline, dsn)
+        except Exception as error:  # the load's figures stand without it
+            load["replay"] = {"error": repr(error)}
     finally:
         if pyspy is not None:
             pyspy.detach()

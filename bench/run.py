@@ -45,6 +45,7 @@ from meterflow_cli.demo_cmd import render
 from meterflow_harness.paths import REPO
 from meterflow_harness.servers import LOCAL_CREDENTIALS, Servers, start_missing_servers, stop_servers
 from meterflow_obis import decode
+from meterflow_writer import db as writer_db
 
 # `python bench/run.py` (make bench) puts bench/ on sys.path, not the repository: bench.e2e needs the latter.
 sys.path.insert(0, str(REPO))
@@ -59,6 +60,9 @@ RESULTS = BENCH / "results"
 CACHE = REPO / ".local" / "bench"
 PREFIX = "challenge/"
 COLUMNS = ("muid", "obis", "ts", "value", "quality")
+# The writer's own staging table and upsert statement: the replay ceiling runs exactly what the writer runs.
+WRITER_CREATE_STAGING = writer_db._CREATE_STAGING
+WRITER_UPSERT = writer_db._UPSERT
 
 
 # -- the fleet -------------------------------------------------------------------------------------------
@@ -126,6 +130,32 @@ async def copy_ceiling(dsn: str, rows: Sequence[tuple[Any, ...]]) -> dict[str, A
         "seconds": round(seconds, 3),
         "copy_ceiling_rows_per_s": round(len(rows) / seconds),
         "how": "asyncpg copy_records_to_table, one connection, one COPY, empty migrated readings table",
+    }
+
+
+async def upsert_ceiling(dsn: str, rows: Sequence[tuple[Any, ...]], batch_rows: int = 50_000) -> dict[str, Any]:
+    """The replay ceiling: the same rows again into the table the COPY ceiling filled, the way the writer's
+    upsert path does it (COPY into its temporary staging table, then its INSERT ... ON CONFLICT statement),
+    in the writer's batch size, one transaction per batch, over one connection: every row a no-op."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("SET temp_buffers = '64MB'")
+        await conn.execute(WRITER_CREATE_STAGING)
+        started = time.perf_counter()
+        for start in range(0, len(rows), batch_rows):
+            async with conn.transaction():
+                await conn.copy_records_to_table(
+                    "readings_staging", records=rows[start : start + batch_rows], columns=list(COLUMNS)
+                )
+                await conn.fetch(WRITER_UPSERT)
+        seconds = time.perf_counter() - started
+    finally:
+        await conn.close()
+    return {
+        "rows": len(rows),
+        "seconds": round(seconds, 3),
+        "upsert_ceiling_rows_per_s": round(len(rows) / seconds),
+        "how": f"the writer's staging COPY + upsert SQL, {batch_rows:,} rows per transaction, into the loaded table",
     }
 
 
@@ -213,6 +243,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--pv-share", type=float, default=0.2, help="share of households with PV export")
     parser.add_argument("--normalizers", type=int, default=1, help="normalizer workers (default 1)")
     parser.add_argument("--writers", type=int, default=1, help="writer instances (default 1)")
+    parser.add_argument(
+        "--readings",
+        choices=("v2", "v1", "both"),
+        default="v2",
+        help="readings contract between normalizer and writer: v2 (columns, default), v1, or v2 with v1 also "
+        "published (NORMALIZER_ALSO_V1_TOPIC: the cost of keeping v1 subscribers)",
+    )
     parser.add_argument("--freshness-tries", type=int, default=10, help="new meter-day objects timed (default 10)")
     parser.add_argument("--page-size", type=int, default=1_000, help="simple loader rows per INSERT (default 1000)")
     parser.add_argument("--skip-e2e", action="store_true", help="leave out the pipeline (and freshness)")
@@ -257,6 +294,7 @@ def e2e_part(
     results["e2e"] = e2e
     results["e2e_readings_per_s"] = e2e["e2e_readings_per_s"]
     results["peak_rss_mb"] = e2e["peak_rss_mb"]
+    results["replay_readings_per_s"] = (e2e.get("replay") or {}).get("replay_readings_per_s")
     fresh = e2e.get("freshness") or {}
     results["freshness_p50_s"] = fresh.get("freshness_p50_s")
     results["freshness_max_s"] = fresh.get("freshness_max_s")
@@ -269,9 +307,12 @@ def ceiling_part(results: dict[str, Any], res: Resources, fleet: Fleet) -> None:
     log(f"ceiling: COPY of {len(rows):,} rows")
     results["ceiling"] = asyncio.run(copy_ceiling(dsn, rows))
     results["copy_ceiling_rows_per_s"] = results["ceiling"]["copy_ceiling_rows_per_s"]
+    log(f"ceiling: {results['copy_ceiling_rows_per_s']:,} rows/s; staging upsert of the same rows again")
+    results["upsert_ceiling"] = asyncio.run(upsert_ceiling(dsn, rows))
+    results["upsert_ceiling_rows_per_s"] = results["upsert_ceiling"]["upsert_ceiling_rows_per_s"]
     del rows
     res.drop(dsn)
-    log(f"ceiling: {results['copy_ceiling_rows_per_s']:,} rows/s")
+    log(f"ceiling: upsert {results['upsert_ceiling_rows_per_s']:,} rows/s")
 
 
 def simple_part(results: dict[str, Any], servers: Servers, res: Resources, fleet: Fleet, page_size: int) -> None:
@@ -326,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
         res.create_topics()
         res.create_bucket()
         if not args.skip_e2e:
-            config = PipelineConfig(args.normalizers, args.writers, args.profile, profile_dir)
+            config = PipelineConfig(args.normalizers, args.writers, args.profile, profile_dir, args.readings)
             tries = 0 if args.skip_freshness else args.freshness_tries
             attempt(results, "e2e", lambda: e2e_part(results, servers, res, fleet, run_dir / "logs", config, tries))
         if not args.skip_ceiling:
@@ -334,6 +375,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_simple:
             attempt(results, "simple", lambda: simple_part(results, servers, res, fleet, args.page_size))
         results["e2e_vs_ceiling"] = ratio(results.get("e2e_readings_per_s"), results.get("copy_ceiling_rows_per_s"))
+        results["replay_vs_upsert_ceiling"] = ratio(
+            results.get("replay_readings_per_s"), results.get("upsert_ceiling_rows_per_s")
+        )
         results["e2e_vs_simple"] = ratio(results.get("e2e_readings_per_s"), results.get("simple_loader_rows_per_s"))
         companions = (
             ("api", "api_bench.py", args.skip_api),

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from meterflow_contracts import ALL_TOPICS, RAW, READINGS, TopicDurability
+from meterflow_contracts import ALL_TOPICS, RAW, READINGS, READINGS_V2, TopicDurability
 from meterflow_contracts.admin import create_topics
 from meterflow_harness.kafka import delete_topics
 from meterflow_harness.names import unique
@@ -52,12 +52,17 @@ class Resources:
 
     @property
     def topics(self) -> Topics:
-        return Topics.with_suffix(self.suffix)
+        """The run's topics; the pipeline's readings go through meter.readings.v2 (the columnar contract)."""
+        return replace(Topics.with_suffix(self.suffix), readings=READINGS_V2.name + self.suffix)
+
+    @property
+    def v1_readings(self) -> str:
+        return READINGS.name + self.suffix
 
     def create_topics(self) -> None:
         specs = [
             replace(spec, partitions=self.partitions)
-            if self.partitions and spec.name in (RAW.name, READINGS.name)
+            if self.partitions and spec.name in (RAW.name, READINGS.name, READINGS_V2.name)
             else spec
             for spec in ALL_TOPICS
         ]

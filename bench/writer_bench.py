@@ -31,8 +31,9 @@ from typing import Any
 
 import asyncpg
 import httpx
-from meterflow_contracts import READINGS, ReadingBatch, TopicDurability
+from meterflow_contracts import READINGS, READINGS_V2, ReadingBatch, TopicDurability
 from meterflow_contracts.admin import create_topics
+from meterflow_contracts.columnar import to_columns
 from meterflow_harness.kafka import delete_topics, produce
 from meterflow_harness.messages import encoded_batches, reading_batch
 from meterflow_harness.metrics import metric_value
@@ -77,11 +78,16 @@ async def migrated_database(admin_dsn: str, name: str) -> str:
     return dsn
 
 
-async def fill_topic(bootstrap: str, suffix: str, messages: list[ReadingBatch]) -> str:
-    """A readings topic of this run's own (the declared partitions and settings), holding ``messages``."""
-    await create_topics(bootstrap, (READINGS,), suffix=suffix, durability=TopicDurability.single_broker())
-    topic = READINGS.name + suffix
-    await produce(bootstrap, topic, encoded_batches(messages))
+async def fill_topic(bootstrap: str, suffix: str, messages: list[ReadingBatch], contract: str = "v2") -> str:
+    """A readings topic of this run's own (the declared partitions and settings), holding ``messages`` in
+    the readings contract ``contract`` (v2: columns, what the normalizer publishes; v1: triples)."""
+    spec = READINGS_V2 if contract == "v2" else READINGS
+    await create_topics(bootstrap, (spec,), suffix=suffix, durability=TopicDurability.single_broker())
+    topic = spec.name + suffix
+    encoded = (
+        encoded_batches(messages) if contract == "v1" else [READINGS_V2.serialize(to_columns(m)) for m in messages]
+    )
+    await produce(bootstrap, topic, encoded)
     return topic
 
 
@@ -173,7 +179,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     writer_db = f"mf_bench_writer_{suffix}"
     messages = build_messages(args.readings, args.per_message)
     readings = sum(len(m.readings) for m in messages)
-    topic = await fill_topic(args.bootstrap, f".bench-{suffix}", messages)
+    topic = await fill_topic(args.bootstrap, f".bench-{suffix}", messages, args.contract)
     try:
         # The bare limit before and after the writer: on a shared machine the load changes within a run.
         bare_before = await bare_copy_fresh(args, f"mf_bench_bare1_{suffix}", messages)
@@ -209,6 +215,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         "messages": len(messages),
         "readings_per_message": args.per_message,
         "batch_max_rows": args.batch_max_rows,
+        "contract": args.contract,
         "writer_path": "staging upsert only" if args.upsert_only else "optimistic COPY, staging upsert on conflict",
         "bare_copy_seconds": [round(bare_before, 3), round(bare_after, 3)],
         "bare_copy_rows_per_s": round(bare_rate),
@@ -229,6 +236,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--readings", type=int, default=1_000_000)
     parser.add_argument("--per-message", type=int, default=2688)
+    parser.add_argument("--contract", choices=("v2", "v1"), default="v2", help="readings contract of the messages")
     parser.add_argument("--batch-max-rows", type=int, default=50_000, help="the writer's WRITER_BATCH_MAX_ROWS")
     parser.add_argument(
         "--dsn-admin",

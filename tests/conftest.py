@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Generator, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from meterflow_contracts import ALL_TOPICS, TopicDurability
+from meterflow_contracts import ALL_TOPICS, READINGS_V2, TopicDurability
 from meterflow_contracts.admin import create_topics
 from meterflow_harness.kafka import delete_topics
 from meterflow_harness.names import unique
@@ -148,7 +149,8 @@ def log_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def pipeline(servers: Servers, topics: Topics, database: str, bucket: str, log_dir: Path) -> Iterator[Pipeline]:
     """The downstream stages running; the test drives the poller itself."""
-    p = Pipeline(servers, topics, database, bucket, log_dir)
+    # The readings go through the columnar contract (meter.readings.v2), as in production.
+    p = Pipeline(servers, replace(topics, readings=READINGS_V2.name + topics.suffix), database, bucket, log_dir)
     p.start(p.normalizer())
     p.start(p.writer(WRITER_BATCH_MAX_S="0.2"))
     p.start(p.api())

@@ -13,7 +13,8 @@ import pytest
 from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
-from meterflow_contracts import DLQ, RAW, READINGS, RawBatch, SourcePosition
+from meterflow_contracts import DLQ, RAW, READINGS, READINGS_V2, RawBatch, SourcePosition
+from meterflow_contracts.columnar import to_batch
 from meterflow_harness.kafka import GroupProbe, produce, read_all, read_until
 from meterflow_harness.metrics import metric_value
 from meterflow_harness.pipeline import Topics
@@ -85,6 +86,29 @@ async def test_good_and_bad_records_of_one_batch(servers: Servers, topics: Topic
     assert metric_value(metrics, "meterflow_normalizer_dlq_records_total", 'reason="invalid_muid"') == 1
     assert metric_value(metrics, "meterflow_normalizer_dlq_records_total", 'reason="invalid_message"') == 1
     assert metric_value(metrics, "meterflow_normalizer_batch_duration_seconds_count") == 2
+
+
+async def test_columns_on_v2_and_the_same_readings_on_v1(servers: Servers, topics: Topics, normalizer: Any) -> None:
+    """The default contract, v2, with v1 also published (NORMALIZER_ALSO_V1_TOPIC): one message per meter and
+    channel on each, holding the same readings; bad records still go to the DLQ once, with their reasons."""
+    v2_topic = READINGS_V2.name + topics.suffix
+    muid = str(uuid.uuid4())
+    good = meter_records(muid, 0, 6)
+    good[2]["tags"] = {**good[2]["tags"], "quality": "estimated"}
+    bad = [{**good[0], "timestamp": "2023-02-01T00:07:00Z"}, {**good[1], "0100011D00FF": -1.0}]
+    await produce(servers.kafka, topics.raw, [raw_message("k2.json", 0, [*good, *bad])])
+    normalizer(NORMALIZER_READINGS_TOPIC=v2_topic, NORMALIZER_ALSO_V1_TOPIC=topics.readings)
+
+    (v2,) = await read_until(servers.kafka, v2_topic, lambda r: len(r) >= 1, timeout=60)
+    (v1,) = await read_until(servers.kafka, topics.readings, lambda r: len(r) >= 1, timeout=30)
+    columns = READINGS_V2.deserialize(v2.value)
+    assert (v2.key, v1.key) == (muid.encode(), muid.encode())
+    assert columns.schema_version == 2 and columns.qualities == ["measured", "estimated"]
+    assert columns.quality_codes == [0, 0, 1, 0, 0, 0]
+    assert to_batch(columns) == READINGS.deserialize(v1.value)
+    assert len(readings_of([v1])) == 6
+    dead = await read_until(servers.kafka, topics.dlq, lambda r: len(r) >= 2, timeout=30)
+    assert sorted(DLQ.deserialize(r.value).reason.value for r in dead) == ["negative_energy", "off_grid_timestamp"]
 
 
 async def test_sigkill_mid_stream_loses_nothing(servers: Servers, topics: Topics, normalizer: Any) -> None:

@@ -1,7 +1,7 @@
 """The writer's boundary check against the real writer (issue 12, item 6): each rule's bad readings go to the
 DLQ with stage=writer and their reason, the rest of the message is written, and NaN never reaches the
 plain-PostgreSQL hourly rollup. Messages are produced as raw JSON, as a producer that skips the normalizer
-could: NaN and Infinity literals included."""
+could: NaN and Infinity literals included; in both readings contracts (v1 triples, v2 columns)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import asyncpg
 import pytest
 from integration.writer.writer_processes import metric
 from meterflow_contracts import DlqReason, ReadingBatch
+from meterflow_contracts.columnar import micros_of, to_columns
 from meterflow_harness.kafka import GroupProbe
 from meterflow_harness.messages import reading_batch
 from meterflow_harness.waiting import eventually
@@ -42,6 +43,18 @@ def raw_message(batch: ReadingBatch, replace: dict[int, tuple[str | None, Any]],
     return json.dumps(document).encode()
 
 
+def raw_message_v2(batch: ReadingBatch, replace: dict[int, tuple[str | None, Any]], obis: str | None = None) -> bytes:
+    """The same as ``raw_message``, as a meter.readings.v2 message (columns)."""
+    document = to_columns(batch).model_dump(mode="json")
+    for index, (ts, value) in replace.items():
+        if ts is not None:
+            document["ts_us"][index] = micros_of(datetime.fromisoformat(ts))
+        document["values"][index] = value
+    if obis is not None:
+        document["obis"] = obis
+    return json.dumps(document).encode()
+
+
 def key_of(batch: ReadingBatch) -> bytes:
     return str(batch.muid).encode()
 
@@ -50,7 +63,11 @@ def ts_text(ts: datetime) -> str:
     return ts.isoformat().replace("+00:00", "Z")
 
 
-async def test_every_rule_rejects_only_its_readings(servers: Any, topics: Any, database: str, writers: Any) -> None:
+@pytest.mark.parametrize("contract", ["v1", "v2"])
+async def test_every_rule_rejects_only_its_readings(
+    servers: Any, topics: Any, database: str, writers: Any, contract: str
+) -> None:
+    encode = raw_message if contract == "v1" else raw_message_v2
     n = 8
     cases: list[tuple[ReadingBatch, dict[int, tuple[str | None, Any]], str | None, DlqReason | None]] = []
 
@@ -69,8 +86,8 @@ async def test_every_rule_rejects_only_its_readings(servers: Any, topics: Any, d
     case(6, {5: (ts_text(START + timedelta(minutes=15 * 5 + 1)), -3.0)}, None, obis=POWER)  # no grid, may be < 0
     invalid_obis = reading_batch(meter(7), ENERGY, START, [1.0] * n, key="m/7.json")
 
-    messages = [(key_of(b), raw_message(b, replace)) for b, replace, _, _ in cases]
-    messages.append((key_of(invalid_obis), raw_message(invalid_obis, {}, obis="255-255:255.255.255*255")))
+    messages = [(key_of(b), encode(b, replace)) for b, replace, _, _ in cases]
+    messages.append((key_of(invalid_obis), encode(invalid_obis, {}, obis="255-255:255.255.255*255")))
     await produce_readings(servers.kafka, topics.readings, messages)
     writer = writers()
     async with GroupProbe(servers.kafka, f"writer-{topics.readings}", topics.readings) as probe:

@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from meterflow_contracts import RAW, DlqReason, RawBatch, SourcePosition
+from meterflow_contracts import RAW, READINGS_V2, DlqReason, RawBatch, SourcePosition
 from meterflow_normalizer.domain import decode_raw, infer_interval_s, normalize
 from real_data import REAL_FILES, SHARED_DATA
 
@@ -313,3 +313,26 @@ def test_real_files_decode_completely(muid: str, obis_hex: str) -> None:
     # Values stay exactly as delivered, including the JSON integer 0 and binary float noise.
     delivered = sorted((r["timestamp"], float(r[obis_hex])) for r in records)
     assert [r[1] for r in batch.readings] == [v for _, v in delivered]
+
+
+def test_columns_are_what_v2_carries_and_valid_on_the_wire() -> None:
+    """The columnar messages (meter.readings.v2): ascending microsecond timestamps, one code per quality,
+    the records' indexes in the object, an int value as a double; they pass the contract's own validation."""
+    estimated = record("2023-02-01T00:30:00Z", **{"0100011D00FF": 3})
+    estimated["tags"] = {"muid": MUID, "quality": "estimated"}
+    result = normalize(
+        raw(
+            record("2023-02-01T00:15:00.000Z", **{"0100011D00FF": 2.5}),
+            record("2023-02-01T01:00:00+01:00", **{"0100011D00FF": 0.5}),  # 00:00 UTC
+            estimated,
+        ),
+        now=NOW,
+    )
+    (columns,) = result.columns
+    start = int(datetime(2023, 2, 1, tzinfo=UTC).timestamp()) * 1_000_000
+    assert columns.ts_us == [start, start + 900_000_000, start + 1_800_000_000]
+    assert columns.values == [0.5, 2.5, 3.0] and all(type(v) is float for v in columns.values)
+    assert (columns.qualities, columns.quality_codes) == (["measured", "estimated"], [0, 0, 1])
+    assert columns.record_indexes == [1, 0, 2]
+    assert columns.interval_s == 900
+    assert READINGS_V2.deserialize(READINGS_V2.encode_value(columns)) == columns

@@ -86,6 +86,56 @@ class ReadingBatch(_Contract):
         return self
 
 
+# Column sizes a v2 message may carry: int64 microseconds, and record indexes as PostgreSQL int4.
+_MAX_RECORD_INDEX = 2**31 - 1
+
+
+class ReadingColumns(_Contract):
+    """``meter.readings.v2``: the readings of one meter and one OBIS channel as columns, keyed by muid.
+
+    The same channel metadata as ``ReadingBatch`` (v1); the readings are parallel arrays rather than
+    [ts, value, quality] triples: integers and doubles that a consumer turns into arrays in bulk (numpy,
+    pyarrow) instead of parsing a timestamp text per reading. ``quality_codes[i]`` indexes ``qualities``.
+    """
+
+    schema_version: Literal[2] = 2
+    muid: UUID = Field(description="Meter (measurement unit) id.")
+    obis: str = Field(description="Normalized OBIS code, e.g. 1-0:1.29.0*255.", examples=["1-0:1.29.0*255"])
+    obis_hex: str = Field(description="The vendor's 12-digit hex form.", examples=["0100011D00FF"])
+    quantity: str = Field(description="Decoded quantity, e.g. active_energy.", examples=["active_energy"])
+    direction: str | None = Field(description="import, export, q1..q4, absolute or null.")
+    unit: str | None = Field(description="Unit of every value, e.g. kWh.", examples=["kWh"])
+    measurement: str = Field(description="Source measurement kind: energy or power.")
+    interval_s: int | None = Field(description="Interval length in seconds where known (900 for 15 min).")
+    ts_us: list[int] = Field(min_length=1, description="Interval starts, microseconds since 1970-01-01 UTC, ascending.")
+    values: list[float] = Field(description="Per reading, its value (IEEE double).")
+    qualities: list[str] = Field(min_length=1, description="The distinct quality labels of the message.")
+    quality_codes: list[int] = Field(description="Per reading, the index of its quality in qualities.")
+    record_indexes: list[int] | None = Field(
+        default=None,
+        description="Per reading, the index of its record within the source object (its version's tiebreak).",
+    )
+    source: SourcePosition
+    tenant: TenantName | None = Field(default=None, description=_TENANT_DESCRIPTION)
+
+    @model_validator(mode="after")
+    def _columns_of_one_length(self) -> ReadingColumns:
+        n = len(self.ts_us)
+        columns: dict[str, list[float] | list[int]] = {"values": self.values, "quality_codes": self.quality_codes}
+        if self.record_indexes is not None:
+            columns["record_indexes"] = self.record_indexes
+        for name, column in columns.items():
+            if len(column) != n:
+                raise ValueError(f"{name} has {len(column)} entries for {n} timestamps")
+        if min(self.quality_codes) < 0 or max(self.quality_codes) >= len(self.qualities):
+            raise ValueError(f"quality_codes must index the {len(self.qualities)} qualities")
+        if self.record_indexes is not None and (
+            min(self.record_indexes) < 0 or max(self.record_indexes) > _MAX_RECORD_INDEX
+        ):
+            raise ValueError(f"record_indexes must be within 0..{_MAX_RECORD_INDEX}")
+        return self
+
+
 class DlqReason(StrEnum):
     """Why a record went to the dead-letter topic. Values are stable: dashboards and alerts use them."""
 

@@ -1,4 +1,5 @@
-"""The normalizer: a Faust app that turns meter.raw.v1 into typed meter.readings.v1 batches (+ DLQ).
+"""The normalizer: a Faust app that turns meter.raw.v1 into typed readings: meter.readings.v2 columns (or v1
+batches, see config.py), plus DLQ.
 
 Run it with ``meterflow-normalizer`` (settings from NORMALIZER_* / KAFKA_BOOTSTRAP_SERVERS).
 Scale out by starting more workers: they share the raw topic's partitions in one consumer group.
@@ -29,12 +30,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import faust
 import structlog
-from meterflow_contracts import DLQ, RAW, READINGS, RawBatch
+from meterflow_contracts import DLQ, RAW, READINGS, READINGS_V2, RawBatch
 from meterflow_kit.backoff import backoff_delays
 from meterflow_kit.dead_letters import invalid_message
 from meterflow_kit.lag import GroupLagExporter
@@ -83,6 +85,9 @@ def create_app(settings: Settings) -> faust.App:
         # Raw batches can approach 1 MB; one at a time per partition keeps memory flat.
         stream_buffer_maxsize=16,
         producer_max_request_size=4 * 1024 * 1024,
+        # zstd by measurement (docs/kafka.md): aiokafka's lz4 runs at level 9, several times zstd's CPU
+        # for larger messages (a v2 message of 2,688 readings: 82 KB, 17 KB with zstd).
+        producer_compression_type="zstd",
         consumer_max_fetch_size=4 * 1024 * 1024,
         topic_allow_declare=False,
         topic_disable_leader=True,
@@ -95,6 +100,9 @@ def create_app(settings: Settings) -> faust.App:
     )
     raw_topic = app.topic(settings.raw_topic, key_type=bytes, value_type=bytes, value_serializer="raw")
     readings_topic = app.topic(settings.readings_topic, key_serializer="raw", value_serializer="raw")
+    outputs = [Output(readings_topic, settings.readings_contract)]
+    if settings.also_v1_topic:
+        outputs.append(Output(app.topic(settings.also_v1_topic, key_serializer="raw", value_serializer="raw"), 1))
     dlq_topic = app.topic(settings.dlq_topic, key_serializer="raw", value_serializer="raw")
 
     # Concurrency 1: higher agent concurrency can lose messages on a crash (faust-streaming issue 606).
@@ -102,7 +110,7 @@ def create_app(settings: Settings) -> faust.App:
     async def normalize_raw(stream: faust.StreamT[bytes]) -> None:
         manual = cast(faust.Stream[bytes], stream).noack()  # StreamT does not declare noack
         async for event in manual.events():
-            if await handle_until_done(app, event, readings_topic, dlq_topic):
+            if await handle_until_done(app, event, outputs, dlq_topic):
                 await manual.ack(event)
 
     async def export_lag() -> None:
@@ -111,9 +119,11 @@ def create_app(settings: Settings) -> faust.App:
     app.task(export_lag)
 
     async def check_own_topics() -> None:
-        await check_topics(
-            settings.kafka, {settings.raw_topic: RAW, settings.readings_topic: READINGS, settings.dlq_topic: DLQ}
-        )
+        readings_spec = READINGS if settings.readings_contract == 1 else READINGS_V2
+        topics = {settings.raw_topic: RAW, settings.readings_topic: readings_spec, settings.dlq_topic: DLQ}
+        if settings.also_v1_topic:
+            topics[settings.also_v1_topic] = READINGS
+        await check_topics(settings.kafka, topics)
 
     app.task(check_own_topics)
 
@@ -121,8 +131,16 @@ def create_app(settings: Settings) -> faust.App:
     return app
 
 
+@dataclass(frozen=True, slots=True)
+class Output:
+    """A readings topic and the contract version (1 or 2) published on it."""
+
+    topic: faust.TopicT
+    version: int
+
+
 async def handle_until_done(
-    app: faust.App, event: faust.EventT[bytes], readings_topic: faust.TopicT, dlq_topic: faust.TopicT
+    app: faust.App, event: faust.EventT[bytes], outputs: Sequence[Output], dlq_topic: faust.TopicT
 ) -> bool:
     """Handle one raw message until it succeeds (True: ack it). False when a rebalance took its partition
     meanwhile, and an error when the worker stops first: either way it stays unacked, its offset uncommitted."""
@@ -132,7 +150,7 @@ async def handle_until_done(
     while True:
         started = time.perf_counter()
         try:
-            await handle_raw(event.value, key, readings_topic, dlq_topic)
+            await handle_raw(event.value, key, outputs, dlq_topic)
         except Exception as error:
             if app.should_stop:
                 raise
@@ -148,7 +166,7 @@ async def handle_until_done(
         return True
 
 
-async def handle_raw(value: bytes | None, key: bytes, readings_topic: faust.TopicT, dlq_topic: faust.TopicT) -> None:
+async def handle_raw(value: bytes | None, key: bytes, outputs: Sequence[Output], dlq_topic: faust.TopicT) -> None:
     """Validate, normalize and publish one raw batch; return only once the broker acknowledged every send,
     and raise if it refused one (the caller then retries the whole batch: duplicates are allowed)."""
     try:
@@ -163,16 +181,23 @@ async def handle_raw(value: bytes | None, key: bytes, readings_topic: faust.Topi
     result = normalize(raw)
     deliveries: list[Awaitable[Any]] = []
     # Every message derived from the raw batch continues the source object's trace.
-    for batch in result.batches:
-        batch_key, batch_value = READINGS.serialize(batch)
-        headers = trace_headers(raw.source)
-        deliveries.append(await readings_topic.send(key=batch_key, value=batch_value, headers=headers))
+    for output in outputs:
+        for batch_key, batch_value in serialized_readings(result, output.version):
+            headers = trace_headers(raw.source)
+            deliveries.append(await output.topic.send(key=batch_key, value=batch_value, headers=headers))
     for dead in result.dead_letters:
         dead_key, dead_value = DLQ.serialize(dead, raw.source.key)
         headers = trace_headers(raw.source)
         deliveries.append(await dlq_topic.send(key=dead_key, value=dead_value, headers=headers))
     await asyncio.gather(*deliveries)
     record_result(result, raw)
+
+
+def serialized_readings(result: NormalizeResult, version: int) -> list[tuple[bytes, bytes]]:
+    """The readings of a normalized raw batch as (key, value) messages of contract ``version``."""
+    if version == 1:
+        return [READINGS.serialize(batch) for batch in result.batches]
+    return [READINGS_V2.serialize(columns) for columns in result.columns]
 
 
 async def publish_invalid_message(value: bytes | None, key: bytes, error: str, dlq_topic: faust.TopicT) -> None:
@@ -188,7 +213,7 @@ def record_result(result: NormalizeResult, raw: RawBatch) -> None:
     metrics.RAW_BATCHES.inc()
     metrics.RECORDS_IN.inc(result.records_in)
     metrics.READINGS_OUT.inc(result.readings_out)
-    metrics.BATCHES_OUT.inc(len(result.batches))
+    metrics.BATCHES_OUT.inc(len(result.columns))
     for dead in result.dead_letters:
         metrics.DLQ_RECORDS.labels(reason=dead.reason.value).inc()
     log.info(
@@ -198,7 +223,7 @@ def record_result(result: NormalizeResult, raw: RawBatch) -> None:
         chunk=raw.source.chunk_index,
         records=result.records_in,
         readings=result.readings_out,
-        batches=len(result.batches),
+        batches=len(result.columns),
         dead_letters=len(result.dead_letters),
     )
 

@@ -3,7 +3,7 @@ DATABASE_URL). Durations are in seconds (``_s``)."""
 
 from __future__ import annotations
 
-from meterflow_contracts import DLQ, READINGS
+from meterflow_contracts import DLQ, READINGS_V2
 from meterflow_kit.settings import ServiceSettings
 from pydantic import AliasChoices, Field, PostgresDsn
 from pydantic_settings import SettingsConfigDict
@@ -19,7 +19,8 @@ class Settings(ServiceSettings):
     # the settings' repr, so a logged or raised settings object never shows the password.
     database_url: PostgresDsn = Field(validation_alias=AliasChoices("WRITER_DATABASE_URL", "DATABASE_URL"), repr=False)
     group_id: str = "meterflow-writer"
-    readings_topic: str = READINGS.name
+    # Messages of either contract version are read, by the version each carries (columns.decode_message).
+    readings_topic: str = READINGS_V2.name
     dlq_topic: str = DLQ.name
     batch_max_rows: int = Field(50_000, ge=1, description="Flush once this many readings are buffered.")
     batch_max_s: float = Field(0.5, gt=0, description="Flush at the latest this long after the first.")

@@ -10,9 +10,10 @@ from datetime import UTC, datetime, time, timedelta
 from itertools import pairwise
 from uuid import UUID
 
-from meterflow_contracts import DeadLetter, DlqReason, ReadingBatch
+from meterflow_contracts import DeadLetter, DlqReason, ReadingBatch, ReadingColumns
 from meterflow_schema import ChannelKey, describe_obis
 
+from meterflow_writer.columns import ColumnBlock, ColumnRows
 from meterflow_writer.tenancy import Binding, bindings_of
 
 Row = tuple[UUID, str, datetime, float, str, datetime | None, int | None]
@@ -55,7 +56,10 @@ class PendingBatch:
 
     generation: int = 0
     rows: list[Row] = field(default_factory=list)
-    messages: list[ReadingBatch] = field(default_factory=list)
+    # v2 messages stay columns (columns.py) until sealed; ``size`` counts their readings and the rows.
+    blocks: list[ColumnBlock] = field(default_factory=list)
+    size: int = 0
+    messages: list[ReadingBatch | ReadingColumns] = field(default_factory=list)
     # topic-partition -> next offset to commit once the rows are durable
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)
     started_at: float | None = None
@@ -65,16 +69,25 @@ class PendingBatch:
     _series: set[tuple[UUID, str]] = field(default_factory=set)
     # Set by seal() when the batch is handed to the loader: the rows to write, their COPY encoding, and
     # what the messages say about each channel (for the channels table).
-    sealed: list[Row] | None = None
+    sealed: Sequence[Row] | None = None
     payload: bytes | None = None
     channels: dict[ChannelKey, ChannelInfo] = field(default_factory=dict)
     bindings: dict[UUID, Binding] = field(default_factory=dict)
 
-    def seal(self, payload: Callable[[list[Row]], bytes | None]) -> list[Row]:
-        """Fix the rows to write (unique keys) and their encoding, computed before the loader needs them."""
+    def seal(self, payload: Callable[[list[Row]], bytes | None]) -> Sequence[Row]:
+        """Fix the rows to write (unique keys) and their encoding, computed before the loader needs them.
+        v2 blocks keep their own encoding while no key can occur twice; otherwise their rows are built."""
         if self.sealed is None:
-            self.sealed = self.unique_rows()
-            self.payload = payload(self.sealed)
+            if self.blocks and not self._unique:
+                self.rows.extend(row for block in self.blocks for row in block.rows())
+                self.blocks = []
+            if self.blocks:
+                encoded = payload(self.rows)
+                self.sealed = ColumnRows(self.rows, self.blocks, channel_spans(self.rows))
+                self.payload = None if encoded is None else joined_payload(encoded, self.blocks)
+            else:
+                self.sealed = self.unique_rows()
+                self.payload = payload(self.sealed)
             self.channels = channel_infos(self.messages)
             self.bindings = bindings_of(self.messages)
         return self.sealed
@@ -84,9 +97,22 @@ class PendingBatch:
             self.started_at = now
         self.messages.append(batch)
         self.rows.extend(rows_of(batch))
+        self.size += len(batch.readings)
         self.offsets[(topic, partition)] = offset + 1
-        series = (batch.muid, batch.obis)
-        if self._unique and (series in self._series or not strictly_ascending(batch)):
+        self.note_series((batch.muid, batch.obis), strictly_ascending(batch))
+
+    def add_block(self, block: ColumnBlock, topic: str, partition: int, offset: int, now: float) -> None:
+        """A v2 message whose readings all passed the boundary check (columns.block_of)."""
+        if self.started_at is None:
+            self.started_at = now
+        self.messages.append(block.message)
+        self.blocks.append(block)
+        self.size += len(block)
+        self.offsets[(topic, partition)] = offset + 1
+        self.note_series((block.message.muid, block.message.obis), block.ascending)
+
+    def note_series(self, series: tuple[UUID, str], ascending: bool) -> None:
+        if self._unique and (series in self._series or not ascending):
             self._unique = False
         self._series.add(series)
 
@@ -99,12 +125,12 @@ class PendingBatch:
     def fits(self, rows: int, max_rows: int) -> bool:
         """Whether ``rows`` more readings keep the batch within ``max_rows`` (an empty batch takes any
         message, so one message larger than the bound still goes through, alone)."""
-        return not self.rows or len(self.rows) + rows <= max_rows
+        return not self.size or self.size + rows <= max_rows
 
     def is_due(self, now: float, max_rows: int, max_seconds: float) -> bool:
         if self.started_at is None:
             return False
-        return len(self.rows) >= max_rows or now - self.started_at >= max_seconds
+        return self.size >= max_rows or now - self.started_at >= max_seconds
 
     def seconds_left(self, now: float, max_seconds: float) -> float:
         """How long the batch may still wait for more readings."""
@@ -117,7 +143,12 @@ class PendingBatch:
         return self.rows if self._unique else unique_rows(self.rows)
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return self.size
+
+
+def joined_payload(rows_payload: bytes, blocks: Iterable[ColumnBlock]) -> bytes:
+    """One COPY stream of the rows' stream (pgcopy, with its header and trailer) and the blocks' rows."""
+    return b"".join([rows_payload[:-2], *(block.payload for block in blocks), rows_payload[-2:]])
 
 
 def rows_of(batch: ReadingBatch) -> list[Row]:
@@ -181,7 +212,7 @@ class ChannelWrite:
     inserted: int
 
 
-def channel_infos(messages: Iterable[ReadingBatch]) -> dict[ChannelKey, ChannelInfo]:
+def channel_infos(messages: Iterable[ReadingBatch | ReadingColumns]) -> dict[ChannelKey, ChannelInfo]:
     """Per channel, the metadata of its latest message, with the latest interval that is known (a message
     of one reading has none)."""
     out: dict[ChannelKey, ChannelInfo] = {}
@@ -196,7 +227,10 @@ def channel_infos(messages: Iterable[ReadingBatch]) -> dict[ChannelKey, ChannelI
 
 def channel_spans(rows: Iterable[Row]) -> dict[ChannelKey, tuple[datetime, datetime, int]]:
     """Per channel of ``rows``: the first and last ts and the number of rows. Rows of one message come as a
-    run sharing its muid and obis objects, so a run is summed before the dict is touched."""
+    run sharing its muid and obis objects, so a run is summed before the dict is touched. Rows of v2 blocks
+    know their spans without being built."""
+    if isinstance(rows, ColumnRows):
+        return rows.spans
     out: dict[ChannelKey, tuple[datetime, datetime, int]] = {}
     muid: UUID | None = None
     obis = ""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from meterflow_contracts import ReadingBatch
+from meterflow_contracts import ReadingBatch, ReadingColumns
 from prometheus_client import Gauge
 
 from meterflow_writer import metrics
@@ -29,21 +29,30 @@ def _count_every_threshold_from_zero() -> None:
 _count_every_threshold_from_zero()
 
 
-def observe_committed(messages: Sequence[ReadingBatch], committed_at: float) -> None:
+def _newest_reading_s(message: ReadingBatch | ReadingColumns) -> float:
+    """Epoch seconds of the message's last reading (readings are ascending)."""
+    if isinstance(message, ReadingBatch):
+        return message.readings[-1][0].timestamp()
+    return message.ts_us[-1] / 1_000_000
+
+
+def observe_committed(messages: Sequence[ReadingBatch | ReadingColumns], committed_at: float) -> None:
     """Count the committed messages' readings against the freshness thresholds and move the newest
     reading and newest landing gauges of their (source, tenant) forward."""
     newest_reading: dict[tuple[str, str], float] = {}
     newest_landed: dict[tuple[str, str], float] = {}
     for message in messages:
         key = (message.source.bucket, _tenant_of(message))
-        newest = message.readings[-1][0].timestamp()  # readings are ascending
+        newest = _newest_reading_s(message)
         newest_reading[key] = max(newest, newest_reading.get(key, newest))
         landed_at = message.source.last_modified
         if landed_at is None:
             continue  # a message of a producer older than the landing time: not measurable
         landed = landed_at.timestamp()
         newest_landed[key] = max(landed, newest_landed.get(key, landed))
-        _count_readings(len(message.readings), committed_at - landed)
+        _count_readings(
+            len(message.readings) if isinstance(message, ReadingBatch) else len(message.ts_us), committed_at - landed
+        )
     for (source, tenant), at in newest_reading.items():
         _move_forward(metrics.NEWEST_READING, source, tenant, at)
     for (source, tenant), at in newest_landed.items():
@@ -72,7 +81,7 @@ def _move_forward(gauge: Gauge, source: str, tenant: str, at: float) -> None:
 NO_TENANT = "-"
 
 
-def _tenant_of(message: ReadingBatch) -> str:
+def _tenant_of(message: ReadingBatch | ReadingColumns) -> str:
     # The readings contract gains an optional tenant (issue 13); before it, every message is unowned.
     tenant = getattr(message, "tenant", None)
     return tenant if isinstance(tenant, str) and tenant else NO_TENANT

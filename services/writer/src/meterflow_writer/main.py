@@ -23,7 +23,8 @@ from datetime import UTC, datetime
 import structlog
 from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
-from meterflow_contracts import DLQ, READINGS, DeadLetter, ReadingBatch
+from meterflow_contracts import DLQ, READINGS, READINGS_V2, DeadLetter, ReadingBatch, ReadingColumns
+from meterflow_contracts.columnar import to_batch
 from meterflow_kit.backoff import backoff_delays
 from meterflow_kit.dead_letters import DeadLetterProducer, invalid_message
 from meterflow_kit.lifecycle import first_of, install_stop_signals, sleep_or_stop
@@ -35,6 +36,7 @@ from meterflow_kit.tracing import trace_id_of, trace_ids_of
 from meterflow_schema import migrate
 
 from meterflow_writer import freshness, metrics
+from meterflow_writer.columns import ColumnBlock, block_of, decode_message
 from meterflow_writer.config import Settings
 from meterflow_writer.db import Database
 from meterflow_writer.domain import (
@@ -103,7 +105,8 @@ class Writer:
     async def run(self) -> None:
         if not await self.connect_database():
             return
-        await check_topics(self.settings.kafka, {self.settings.readings_topic: READINGS, self.settings.dlq_topic: DLQ})
+        readings = READINGS if self.settings.readings_topic.startswith(READINGS.name) else READINGS_V2
+        await check_topics(self.settings.kafka, {self.settings.readings_topic: readings, self.settings.dlq_topic: DLQ})
         await self.dlq.start()
         try:
             await self.consumer.start(on_revoked=self.on_revoked, on_assigned=self.on_assigned)
@@ -173,11 +176,15 @@ class Writer:
                 if batch is None:
                     pending.note_offset(record.topic, record.partition, record.offset, time.monotonic())
                     continue
-                if not pending.fits(len(batch.readings), s.batch_max_rows):
+                size = len(batch) if isinstance(batch, ColumnBlock) else len(batch.readings)
+                if not pending.fits(size, s.batch_max_rows):
                     await self.hand_off(pending)
                     pending = PendingBatch(generation=generation)
-                pending.add(batch, record.topic, record.partition, record.offset, time.monotonic())
-                self.count_in_memory(len(batch.readings))
+                if isinstance(batch, ColumnBlock):
+                    pending.add_block(batch, record.topic, record.partition, record.offset, time.monotonic())
+                else:
+                    pending.add(batch, record.topic, record.partition, record.offset, time.monotonic())
+                self.count_in_memory(size)
                 # Validation is CPU work on this thread: let the loader's database round-trips progress.
                 await asyncio.sleep(0)
             if pending.is_due(time.monotonic(), s.batch_max_rows, s.batch_max_s):
@@ -193,16 +200,26 @@ class Writer:
             self.forget(pending)
         await self.queue.put(None)
 
-    async def decode(self, record: ConsumerRecord[bytes, bytes]) -> ReadingBatch | None:
-        """The message as a validated ReadingBatch cut down to the readings that pass the boundary check
-        (validation.py), or None when none is left; what fails goes to the DLQ."""
+    async def decode(self, record: ConsumerRecord[bytes, bytes]) -> ReadingBatch | ColumnBlock | None:
+        """The message (v1 or v2, by the version it carries) cut down to the readings that pass the boundary
+        check (validation.py), or None when none is left; what fails goes to the DLQ. A v2 message whose
+        readings all pass stays columns (a ColumnBlock); one with a bad reading is checked reading by reading
+        in its v1 form, which also writes its dead letters."""
         try:
-            batch = READINGS.deserialize(record.value or b"")
+            message = decode_message(record.value or b"")
         except ValueError as error:
-            dead = invalid_message("writer", READINGS, record.value, str(error))
+            spec = READINGS_V2 if (record.value or b"").startswith(b'{"schema_version":2') else READINGS
+            dead = invalid_message("writer", spec, record.value, str(error))
             await self.dead_letter(dead, key=record.key or b"", retry=True)
             return None
-        screened = screen(batch, datetime.now(UTC))
+        now = datetime.now(UTC)
+        if isinstance(message, ReadingColumns):
+            block = block_of(message, now)
+            if block is not None:
+                return block
+            message = to_batch(message)
+        batch: ReadingBatch = message
+        screened = screen(batch, now)
         for dead in screened.dead:
             await self.dead_letter(dead, retry=True)
         if screened.dead:
@@ -299,8 +316,9 @@ class Writer:
         )
         return True
 
-    async def send_rejections(self, messages: list[ReadingBatch], rejections: list[Rejection]) -> None:
-        grouped = rejected_by_message(messages, rejections)
+    async def send_rejections(self, messages: list[ReadingBatch | ReadingColumns], rejections: list[Rejection]) -> None:
+        batches = [m if isinstance(m, ReadingBatch) else to_batch(m) for m in messages]
+        grouped = rejected_by_message(batches, rejections)
         if sum(len(rejected) for _, rejected in grouped) != len(rejections):
             log.error("rejected rows not traced to their message", rejected=len(rejections))
         for message, rejected in grouped:

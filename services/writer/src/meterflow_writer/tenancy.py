@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from meterflow_contracts import ReadingBatch
+from meterflow_contracts import ReadingBatch, ReadingColumns
 
 if TYPE_CHECKING:
     from meterflow_writer.db import Conn
@@ -52,7 +52,7 @@ class BindingOutcome:
     owned_elsewhere: int = 0
 
 
-def bindings_of(messages: Iterable[ReadingBatch]) -> dict[UUID, Binding]:
+def bindings_of(messages: Iterable[ReadingBatch | ReadingColumns]) -> dict[UUID, Binding]:
     """Per meter of the messages that name a tenant: the binding of its latest such message."""
     return {m.muid: Binding(m.tenant, f"source:s3://{m.source.bucket}") for m in messages if m.tenant is not None}
 
