@@ -18,7 +18,7 @@ import kubernetes_validate
 import pytest
 import yaml
 from meterflow_api.config import Settings as ApiSettings
-from meterflow_contracts import RAW, READINGS
+from meterflow_contracts import RAW, READINGS_V2
 from meterflow_harness.paths import REPO
 from meterflow_normalizer.config import Settings as NormalizerSettings
 from meterflow_poller.config import Settings as PollerSettings
@@ -198,7 +198,7 @@ def test_more_consumers_than_partitions_fail_the_template(sets: tuple[str, ...])
 def test_default_topics_are_the_declared_ones() -> None:
     topics = values("values.yaml")["kafka"]["topics"]
     assert (topics["raw"]["name"], topics["raw"]["partitions"]) == (RAW.name, RAW.partitions)
-    assert (topics["readings"]["name"], topics["readings"]["partitions"]) == (READINGS.name, READINGS.partitions)
+    assert (topics["readings"]["name"], topics["readings"]["partitions"]) == (READINGS_V2.name, READINGS_V2.partitions)
 
 
 @pytest.mark.parametrize("profile", PROFILES)
