@@ -8,20 +8,13 @@ from pathlib import Path
 
 import pytest
 from meterflow_poller.config import Settings
-from meterflow_poller.sources import SourcesFileError, source_settings
+from meterflow_poller.sources import SourcesFileError
+from sources_files import poller_settings, with_file
 
 
 @pytest.fixture
 def base(monkeypatch: pytest.MonkeyPatch) -> Settings:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "poller-key")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "poller-secret")
-    return Settings()
-
-
-def with_file(base: Settings, tmp_path: Path, text: str) -> list[Settings]:
-    path = tmp_path / "sources.yaml"
-    path.write_text(text)
-    return source_settings(base.model_copy(update={"sources_file": path}))
+    return poller_settings(monkeypatch)
 
 
 def test_an_http_source_beside_an_s3_one(base: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

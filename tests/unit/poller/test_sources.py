@@ -8,19 +8,12 @@ from pathlib import Path
 import pytest
 from meterflow_poller.config import Settings
 from meterflow_poller.sources import SourcesFileError, source_settings
+from sources_files import poller_settings, with_file
 
 
 @pytest.fixture
 def base(monkeypatch: pytest.MonkeyPatch) -> Settings:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "poller-key")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "poller-secret")
-    return Settings()
-
-
-def with_file(base: Settings, tmp_path: Path, text: str) -> list[Settings]:
-    path = tmp_path / "sources.yaml"
-    path.write_text(text)
-    return source_settings(base.model_copy(update={"sources_file": path}))
+    return poller_settings(monkeypatch)
 
 
 def test_without_a_file_the_poller_has_its_one_source(base: Settings) -> None:
