@@ -9,7 +9,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from conftest import Pollers
-from meterflow_contracts import ALL_TOPICS, CHECKPOINTS, DLQ, RAW, READINGS, TopicDurability
+from meterflow_contracts import ALL_TOPICS, CHECKPOINTS, DLQ, RAW, READINGS, READINGS_V2, TopicDurability
 from meterflow_contracts.admin import TopicCreationError, create_topics, weaker_topics
 from meterflow_harness.kafka import delete_topics
 from meterflow_harness.metrics import metric_value
@@ -57,7 +57,7 @@ async def test_topics_are_created_with_the_configured_durability(servers: Server
         assert sorted(await create_topics(servers.kafka, ALL_TOPICS, suffix, durability)) == sorted(names)
         configs = await described_when_known(servers.kafka, names)
 
-        for spec in (RAW, READINGS):
+        for spec in (RAW, READINGS, READINGS_V2):
             assert configs[spec.name + suffix]["retention.ms"] == "3600000"
             assert configs[spec.name + suffix]["retention.bytes"] == "-1"  # by time only: no size cap
         assert configs[DLQ.name + suffix]["retention.ms"] == "-1"  # kept until replayed
@@ -68,7 +68,7 @@ async def test_topics_are_created_with_the_configured_durability(servers: Server
         declared = {t.name + suffix: t for t in ALL_TOPICS}
         assert await weaker_topics(servers.kafka, declared, durability) == {}
         weaker = await weaker_topics(servers.kafka, declared, durability.model_copy(update={"retention_ms": -1}))
-        assert set(weaker) == {RAW.name + suffix, READINGS.name + suffix}
+        assert set(weaker) == {RAW.name + suffix, READINGS.name + suffix, READINGS_V2.name + suffix}
     finally:
         await delete_topics(servers.kafka, names)
 
