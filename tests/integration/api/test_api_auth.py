@@ -190,6 +190,17 @@ def _meters_cursor(muid: uuid.UUID) -> str:
     return encode_meters_cursor(muid)
 
 
+async def test_a_conditional_request_for_a_foreign_meter_is_404_not_304(tenant_a: httpx.AsyncClient) -> None:
+    # If-None-Match: * matches any ETag: were the version read outside the tenant, a 304 would tell that the
+    # meter exists. Own meters still get their 304.
+    star = {"If-None-Match": "*"}
+    for path in ("series", "stats", "profile", "insights", "overview"):
+        foreign = await tenant_a.get(f"/v1/meters/{B[0]}/{path}", headers=star)
+        assert foreign.status_code == 404, (path, foreign.status_code)
+    own = await tenant_a.get(f"/v1/meters/{A[0]}/series", headers=star)
+    assert own.status_code == 304 and own.headers["etag"]
+
+
 async def test_readings_cursor_of_a_foreign_meter_reads_nothing(
     tenant_a: httpx.AsyncClient, tenant_b: httpx.AsyncClient
 ) -> None:
