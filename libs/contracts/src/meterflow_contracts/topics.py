@@ -10,6 +10,7 @@ against (production defaults; a one-broker cluster sets RF 1 and min ISR 1 expli
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -160,14 +161,27 @@ def _dump_raw(batch: RawBatch) -> bytes:
         return batch.model_dump_json().encode()
 
 
-# orjson builds the raw records' dicts about twice as fast as pydantic's own JSON parser.
+def _parse_raw(value: bytes) -> Any:
+    """A raw message's JSON: orjson builds the records' dicts about twice as fast as pydantic's own parser,
+    but refuses numbers beyond a double (``1e400``, a 400-digit integer), valid JSON the poller forwards in
+    its records' bytes; the standard library's parser reads those (1e400 as inf, for the normalizer to
+    reject that one reading). A message neither parser takes raises orjson's error."""
+    try:
+        return orjson.loads(value)
+    except orjson.JSONDecodeError as error:
+        try:
+            return json.loads(value)
+        except (ValueError, RecursionError):
+            raise error from None
+
+
 RAW = TopicSpec(
     "meter.raw.v1",
     4,
     RawBatch,
     "source object key",
     key_of=_source_object_key,
-    parse_json=orjson.loads,
+    parse_json=_parse_raw,
     dump_json=_dump_raw,
 )
 READINGS = TopicSpec("meter.readings.v1", 6, ReadingBatch, "muid", key_of=_muid)
