@@ -9,38 +9,33 @@ dead-lettered as ``unexpected_error``, so one hostile record never costs the res
 from __future__ import annotations
 
 import itertools
-import json
-import math
 import operator
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from datetime import UTC, datetime
 from math import isfinite
-from typing import Any, Final
+from typing import Any
 from uuid import UUID
 
 from meterflow_contracts import RAW, DeadLetter, DlqReason, RawBatch, ReadingBatch, ReadingColumns, SourcePosition
 from meterflow_contracts.columnar import datetime_of, micros_of, to_batch
-from meterflow_kit.dead_letters import MAX_ERROR_CHARS
-from meterflow_obis import ObisError, ObisInfo, decode, forbids_negative, is_energy, validate
+from meterflow_obis import ObisInfo, forbids_negative, is_energy
 
+from meterflow_normalizer.bulk import channel_columns, clean_batch_columns
 from meterflow_normalizer.errors import RecordRejected
-
-# Keys of a source record that are not OBIS channels.
-_ENVELOPE_KEYS = frozenset({"measurement", "timestamp", "tags"})
-_MEASUREMENTS = frozenset({"energy", "power"})
-
-# Readings before smart meters existed, or ahead of the clock by more than a clock skew and a time zone,
-# are typing errors of a source, not data.
-EARLIEST: Final = datetime(2000, 1, 1, tzinfo=UTC)
-MAX_AHEAD: Final = timedelta(days=2)
-# Load-profile intervals that divide an hour sit on the UTC grid in every whole-hour time zone; coarser
-# ones (daily registers) follow local midnight, so their grid is not checked. Every UTC hour starts on a
-# multiple of such an interval in epoch seconds, so a timestamp's minutes and seconds tell its place.
-_GRID_PERIOD_S: Final = 3_600
-_SECOND_US: Final = 1_000_000
-EARLIEST_US: Final = micros_of(EARLIEST)
+from meterflow_normalizer.rules import (
+    ENVELOPE_KEYS,
+    MAX_AHEAD,
+    SECOND_US,
+    all_on_grid,
+    channel_evidence,
+    decode_channel,
+    grid_interval_s,
+    off_grid,
+    parse_envelope,
+    parse_value,
+    unexpected,
+)
 
 # (muid text, OBIS hex, measurement): plain strings hash far faster than UUIDs or dataclasses,
 # and this key is looked up once per reading.
@@ -81,21 +76,26 @@ class NormalizeResult:
 
 
 def decode_raw(value: bytes) -> RawBatch:
-    """The raw batch of a message; raises ValueError when it is none. orjson reads it fast but refuses
-    numbers beyond a double (``1e400``, a 400-digit integer) and the NaN/Infinity literals; the standard
-    library's parser reads those too, so one such record costs only itself (a ``non_finite_value`` dead
-    letter), not the whole message."""
-    try:
-        return RAW.deserialize(value)
-    except ValueError as error:
-        try:
-            return RawBatch.model_validate(json.loads(value))
-        except ValueError:
-            raise error from None
+    """The raw batch of a message; raises ValueError when it is none. A number beyond a double (``1e400``,
+    a 400-digit integer, or a NaN/Infinity literal of another producer) costs only its reading (a
+    ``non_finite_value`` dead letter), not the whole message: RAW's parser reads them."""
+    return RAW.deserialize(value)
 
 
 def normalize(raw: RawBatch, *, now: datetime | None = None) -> NormalizeResult:
-    """Decode every record of a raw batch; bad records become dead letters, good ones still go through."""
+    """Decode every record of a raw batch; bad records become dead letters, good ones still go through.
+
+    A batch every record of which is clean and alike (bulk.py) is read column by column; any other
+    batch record by record, each judged on its own. Both give the same readings for a clean batch."""
+    now = now or datetime.now(UTC)
+    columns = clean_batch_columns(raw, micros_of(now + MAX_AHEAD))
+    if columns is not None:
+        return NormalizeResult(columns=columns, dead_letters=[], records_in=len(raw.records))
+    return normalize_by_record(raw, now=now)
+
+
+def normalize_by_record(raw: RawBatch, *, now: datetime | None = None) -> NormalizeResult:
+    """The record-by-record rules alone (what normalize falls back to)."""
     return _BatchNormalizer(raw, now or datetime.now(UTC)).run()
 
 
@@ -142,13 +142,13 @@ class _BatchNormalizer:
 
     def add_record(self, index: int, record: Any) -> None:
         muid, ts, measurement, quality = parse_envelope(record, self.latest)
-        if len(record) <= len(_ENVELOPE_KEYS):
+        if len(record) <= len(ENVELOPE_KEYS):
             raise RecordRejected(DlqReason.NO_READINGS, "record has no OBIS value key")
         muid_text = record["tags"]["muid"]
         # Inlined lookups: this loop runs once per reading, the normalizer's hottest path.
         spelled = self.spelled
         for obis_key in record.keys():  # noqa: SIM118 (a record's own keys(): whatever it raises is its own)
-            if obis_key in _ENVELOPE_KEYS:
+            if obis_key in ENVELOPE_KEYS:
                 continue
             try:
                 value = record[obis_key]
@@ -214,178 +214,25 @@ class _BatchNormalizer:
                 )
 
 
-def unexpected(error: Exception) -> RecordRejected:
-    return RecordRejected(DlqReason.UNEXPECTED_ERROR, f"normalizing failed: {error!r}"[:MAX_ERROR_CHARS])
-
-
-def channel_evidence(record: Any, obis_key: str) -> Any:
-    """The record cut down to its envelope and one channel: the evidence of that channel's dead letter."""
-    if not isinstance(record, dict):
-        return record
-    return {k: v for k, v in record.items() if k in _ENVELOPE_KEYS or k == obis_key}
-
-
-def parse_envelope(record: Any, latest: int) -> tuple[UUID, int, str, str]:
-    """Return muid, interval start (microseconds since 1970, UTC), measurement and quality of a record, or
-    reject it. A timestamp after ``latest`` (microseconds) is out of range."""
-    if not isinstance(record, dict):
-        raise RecordRejected(DlqReason.INVALID_SHAPE, f"record is a {type(record).__name__}, not an object")
-    measurement = record.get("measurement")
-    if measurement not in _MEASUREMENTS:
-        raise RecordRejected(
-            DlqReason.INVALID_SHAPE,
-            f"measurement must be one of {sorted(_MEASUREMENTS)}, got {measurement!r}",
-        )
-    tags = record.get("tags")
-    if not isinstance(tags, dict):
-        raise RecordRejected(DlqReason.MISSING_MUID, "record has no tags object with a muid")
-    muid_text = tags.get("muid")
-    # The usual texts go straight to their caches; anything else takes the full rules.
-    muid = _muid_from_text(muid_text) if type(muid_text) is str else parse_muid(muid_text)
-    stamp = record.get("timestamp")
-    ts = _micros_from_text(stamp) if type(stamp) is str else timestamp_micros(stamp)
-    if not EARLIEST_US <= ts <= latest:
-        raise RecordRejected(
-            DlqReason.TIMESTAMP_OUT_OF_RANGE,
-            f"timestamp {datetime_of(ts).isoformat()} is before {EARLIEST.date()} or more than {MAX_AHEAD.days} days "
-            "ahead of the normalizer's clock",
-        )
-    quality = tags.get("quality", "unknown")
-    if not isinstance(quality, str) or not quality:
-        raise RecordRejected(DlqReason.INVALID_SHAPE, f"tags.quality must be a non-empty string, got {quality!r}")
-    return muid, ts, measurement, quality
-
-
-def parse_muid(value: Any) -> UUID:
-    if isinstance(value, str):
-        return _muid_from_text(value)
-    if value is None:
-        raise RecordRejected(DlqReason.MISSING_MUID, "tags.muid is missing")
-    raise RecordRejected(DlqReason.INVALID_MUID, f"tags.muid must be a UUID string, got {value!r}")
-
-
-# A raw batch holds thousands of records of a few meters and channels: parse each distinct text once.
-@lru_cache(maxsize=65_536)
-def _muid_from_text(value: str) -> UUID:
-    try:
-        return UUID(value)
-    except ValueError:
-        raise RecordRejected(DlqReason.INVALID_MUID, f"tags.muid {value!r} is not a UUID") from None
-
-
-def timestamp_micros(value: Any) -> int:
-    """The interval start of a record's timestamp as microseconds since 1970 (UTC), or a rejection."""
-    if isinstance(value, str):
-        return _micros_from_text(value)
-    parse_timestamp(value)  # raises the rejection of a missing or non-text timestamp
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-# The records of a fleet share their timestamp texts (every meter reads at the same quarter hours).
-@lru_cache(maxsize=65_536)
-def _micros_from_text(value: str) -> int:
-    return micros_of(parse_timestamp(value))
-
-
-def parse_timestamp(value: Any) -> datetime:
-    if value is None:
-        raise RecordRejected(DlqReason.MISSING_TIMESTAMP, "timestamp is missing")
-    if not isinstance(value, str):
-        raise RecordRejected(DlqReason.INVALID_TIMESTAMP, f"timestamp must be an ISO 8601 string, got {value!r}")
-    try:
-        ts = datetime.fromisoformat(value)
-    except ValueError:
-        raise RecordRejected(DlqReason.INVALID_TIMESTAMP, f"timestamp {value!r} is not ISO 8601") from None
-    if ts.tzinfo is UTC:  # the source's 'Z' form: nothing to convert
-        return ts
-    if ts.tzinfo is None:
-        # The source promises UTC with a 'Z'; a naive time could be any zone, so it is not trusted.
-        raise RecordRejected(DlqReason.INVALID_TIMESTAMP, f"timestamp {value!r} has no UTC offset")
-    try:
-        return ts.astimezone(UTC)
-    except (OverflowError, ValueError):
-        # 0001-01-01T00:00+05:00 is a valid text whose UTC time falls before year 1.
-        raise RecordRejected(DlqReason.INVALID_TIMESTAMP, f"timestamp {value!r} has no UTC equivalent") from None
-
-
-@lru_cache(maxsize=4_096)
-def decode_channel(obis_key: str) -> ObisInfo:
-    try:
-        return decode(validate(obis_key))
-    except ObisError as error:
-        raise RecordRejected(DlqReason.INVALID_OBIS, f"key {obis_key!r} is not an OBIS code: {error}") from None
-
-
-def parse_value(obis_key: str, value: Any, forbid_negative: bool = False) -> float:
-    # bool is an int subclass in Python, but true/false is no meter reading.
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise RecordRejected(DlqReason.INVALID_VALUE, f"value of {obis_key} must be a number, got {value!r}")
-    try:
-        number = float(value)
-    except OverflowError:  # an integer beyond any double, as a streaming JSON parser may deliver
-        raise RecordRejected(DlqReason.NON_FINITE_VALUE, f"value of {obis_key} does not fit a double") from None
-    if not math.isfinite(number):
-        raise RecordRejected(DlqReason.NON_FINITE_VALUE, f"value of {obis_key} is {value!r}")
-    if forbid_negative and number < 0:
-        raise RecordRejected(
-            DlqReason.NEGATIVE_ENERGY, f"value of {obis_key} is {value!r}, but a register or interval never shrinks"
-        )
-    return number
-
-
-def grid_interval_s(steps: Counter[int]) -> int | None:
-    """The capture period of an energy channel from the steps (microseconds) between its sorted timestamps:
-    the most frequent step that divides an hour (the shorter one on a tie), or None when there is none. The
-    most frequent, not the smallest, so that one off-grid reading cannot redefine the grid of thousands."""
-    candidates = [
-        (count, -(step // _SECOND_US))
-        for step, count in steps.items()
-        if step % _SECOND_US == 0 and step // _SECOND_US > 0 and _GRID_PERIOD_S % (step // _SECOND_US) == 0
-    ]
-    return -max(candidates)[1] if candidates else None
-
-
-def off_grid(ts: int, interval_s: int) -> bool:
-    """Whether a timestamp (microseconds since 1970) is off the grid of ``interval_s``, a divisor of an hour
-    (so that its place within the UTC hour is its epoch seconds modulo the interval)."""
-    return bool(ts % _SECOND_US or (ts // _SECOND_US) % interval_s)
-
-
-def all_on_grid(first: int, steps: Counter[int], interval_s: int) -> bool:
-    """Whether every timestamp is on the grid, from the first and the few distinct steps: no loop over the
-    readings in the usual case."""
-    interval_us = interval_s * _SECOND_US
-    return not off_grid(first, interval_s) and all(step % interval_us == 0 for step in steps)
-
-
 def build_columns(channel: _Channel, source: SourcePosition, tenant: str | None = None) -> ReadingColumns:
     stamps = sorted(channel.readings)
     readings = channel.readings
     ordered = [readings[ts] for ts in stamps]
     codes: dict[str, int] = {}
     quality_codes = [codes.setdefault(reading[1], len(codes)) for reading in ordered]
-    info = channel.info
     start = source.record_start
-    # Every field was checked above, so the model is built without validating it again (a tenth of the
-    # normalizer's time); consumers validate on read.
-    return ReadingColumns.model_construct(
-        muid=channel.muid,
-        obis=info.obis,
-        obis_hex=info.hex,
-        quantity=info.quantity,
-        direction=info.direction,
-        unit=info.unit,
-        measurement=channel.measurement,
-        interval_s=min(map(operator.sub, stamps[1:], stamps[:-1])) // _SECOND_US if len(stamps) > 1 else None,
-        ts_us=stamps,
-        values=[reading[0] for reading in ordered],
-        qualities=list(codes),
-        quality_codes=quality_codes,
-        # The record's index in the object: with the object's last-modified time, the reading's version.
-        record_indexes=[start + reading[2] for reading in ordered],
-        source=source,
-        # The source's tenant binding, passed through for the writer to assign new meters with.
-        tenant=tenant,
+    return channel_columns(
+        channel.muid,
+        channel.info,
+        channel.measurement,
+        min(map(operator.sub, stamps[1:], stamps[:-1])) // SECOND_US if len(stamps) > 1 else None,
+        stamps,
+        [reading[0] for reading in ordered],
+        list(codes),
+        quality_codes,
+        [start + reading[2] for reading in ordered],
+        source,
+        tenant,
     )
 
 
