@@ -4,6 +4,7 @@ service loop sleeps in."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 from collections.abc import Awaitable
 
@@ -32,3 +33,12 @@ async def first_of(*waits: Awaitable[object], within_s: float | None) -> None:
     finally:
         for task in tasks:
             task.cancel()
+
+
+def freeze_startup_objects() -> None:
+    """Keep the objects alive once a service has started (modules, clients, settings: hundreds of thousands)
+    out of the cyclic GC's full collections. A raw batch parses into thousands of dicts, which trigger
+    collections; each full one would walk that whole heap again (measured: a raw message's mean parse time
+    2.2 ms with it, 0.8 ms without, bench/README "Columnar hot path"). What is frozen is never collected,
+    so call it once, after start-up."""
+    gc.freeze()

@@ -41,6 +41,7 @@ from meterflow_kit.backoff import backoff_delays
 from meterflow_kit.dead_letters import invalid_message
 from meterflow_kit.lag import GroupLagExporter
 from meterflow_kit.lag import export_lag_forever as kit_export_lag_forever
+from meterflow_kit.lifecycle import freeze_startup_objects
 from meterflow_kit.logs import configure_logging
 from meterflow_kit.settings import KafkaSettings
 from meterflow_kit.topic_check import check_topics
@@ -88,7 +89,10 @@ def create_app(settings: Settings) -> faust.App:
         # zstd by measurement (docs/kafka.md): aiokafka's lz4 runs at level 9, several times zstd's CPU
         # for larger messages (a v2 message of 2,688 readings: 82 KB, 17 KB with zstd).
         producer_compression_type="zstd",
-        consumer_max_fetch_size=4 * 1024 * 1024,
+        # Per partition and fetch, in compressed bytes: 1 MiB of zstd raw messages is some 30 MB of JSON once
+        # decompressed (4 MiB took the normalizer's peak RSS from 215 to 299 MB with a backlog, bench/README).
+        # A larger message still comes whole: the broker returns a first batch beyond the limit (KIP-74).
+        consumer_max_fetch_size=1024 * 1024,
         topic_allow_declare=False,
         topic_disable_leader=True,
         broker_commit_every=100,
@@ -126,6 +130,11 @@ def create_app(settings: Settings) -> faust.App:
         await check_topics(settings.kafka, topics)
 
     app.task(check_own_topics)
+
+    async def freeze_after_start() -> None:
+        freeze_startup_objects()
+
+    app.task(freeze_after_start)
 
     register_ops_pages(app)
     return app

@@ -28,7 +28,7 @@ from aiohttp import web
 from aiokafka.errors import KafkaError
 from meterflow_contracts import CHECKPOINTS, DLQ, RAW
 from meterflow_kit.backoff import backoff_delays
-from meterflow_kit.lifecycle import first_of, install_stop_signals, sleep_or_stop
+from meterflow_kit.lifecycle import first_of, freeze_startup_objects, install_stop_signals, sleep_or_stop
 from meterflow_kit.logs import configure_logging
 from meterflow_kit.ops import OpsServer
 from meterflow_kit.topic_check import check_topics
@@ -408,6 +408,7 @@ async def serve(settings: Settings, once: bool) -> bool:
             settings.kafka,
             {settings.raw_topic: RAW, settings.dlq_topic: DLQ, settings.checkpoint_topic: CHECKPOINTS},
         )
+        freeze_startup_objects()
         try:
             # Each source runs on its own: its failures back off and retry without touching the others.
             return all(await asyncio.gather(*(run_source(p, once) for p in pollers)))

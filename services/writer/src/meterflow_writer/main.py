@@ -27,7 +27,7 @@ from meterflow_contracts import DLQ, READINGS, READINGS_V2, DeadLetter, ReadingB
 from meterflow_contracts.columnar import to_batch
 from meterflow_kit.backoff import backoff_delays
 from meterflow_kit.dead_letters import DeadLetterProducer, invalid_message
-from meterflow_kit.lifecycle import first_of, install_stop_signals, sleep_or_stop
+from meterflow_kit.lifecycle import first_of, freeze_startup_objects, install_stop_signals, sleep_or_stop
 from meterflow_kit.logs import configure_logging
 from meterflow_kit.ops import OpsServer
 from meterflow_kit.settings import env_or_file
@@ -111,6 +111,7 @@ class Writer:
         try:
             await self.consumer.start(on_revoked=self.on_revoked, on_assigned=self.on_assigned)
             self.running = True
+            freeze_startup_objects()
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self.batch_loop())
                 tasks.create_task(self.load_loop())
