@@ -21,6 +21,10 @@ each connection sends its next request when the previous answer is in). Scenario
   overview  GET /v1/meters/{muid}/overview?tz=Europe/Zurich (one month: stats, daily series, heatmap, insights)
             target p99 <= 50 ms
   ceiling   a bare FastAPI endpoint returning a constant, served the same way (the framework's ceiling)
+  series_computed, overview_computed
+            the series and the overview on a server with API_RESPONSE_CACHE_MB=0: every request runs the
+            aggregates (series and overview above are answered from the worker's response cache after the
+            first request, as a repeated question is in production while the meter's data is unchanged)
 
 Every API request sends an API key of tenant "bench", which owns the queried meter (made in the database,
 as `meterflow keys create` does); the key goes to wrk as a header and never into the JSON summary.
@@ -562,8 +566,9 @@ def main(argv: list[str] | None = None) -> int:
     add_load_arguments(parser)
     parser.add_argument(
         "--scenarios",
-        default="series,cost,readings,overview,auth_cost,ceiling",
-        help="comma-separated: series, cost, readings, overview, auth_cost, ceiling",
+        default="series,series_computed,cost,readings,overview,overview_computed,auth_cost,ceiling",
+        help="comma-separated, of: series, series_computed, cost, readings, overview, overview_computed, auth_cost,"
+        " ceiling",
     )
     args = parser.parse_args(argv)
     if args.dsn and not args.muid:
@@ -590,6 +595,8 @@ def main(argv: list[str] | None = None) -> int:
         "ceiling": "/constant",
     }
     urls["auth_cost"] = urls["series"]
+    for computed in ("series", "overview"):
+        urls[f"{computed}_computed"] = urls[computed]
     results: dict[str, Any] = {}
     try:
         for scenario in [s.strip() for s in args.scenarios.split(",") if s.strip()]:
@@ -597,7 +604,9 @@ def main(argv: list[str] | None = None) -> int:
                 if scenario == "auth_cost":
                     results[scenario] = run_auth_cost(urls[scenario], args, env, scratch_db, headers)
                 else:
-                    results[scenario] = run_scenario(scenario, urls[scenario], args, env, scratch_db, headers)
+                    # The *_computed scenarios answer every request from the database (no response cache).
+                    served = {**env, "API_RESPONSE_CACHE_MB": "0"} if scenario.endswith("_computed") else env
+                    results[scenario] = run_scenario(scenario, urls[scenario], args, served, scratch_db, headers)
             except (RuntimeError, httpx.HTTPError, OSError, subprocess.CalledProcessError) as error:
                 # One failed scenario (a server that did not start in time on a loaded box) keeps the others.
                 results[scenario] = {"path": urls[scenario], "error": repr(error)}

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 import httpx
+import prometheus_client
 import pytest
 from meterflow_api.schemas import SeriesResponse, StatsResponse
 from meterflow_api.schemas_insights import MultiSeriesResponse, OverviewResponse
@@ -266,10 +267,24 @@ async def test_a_new_reading_changes_the_etag(api: httpx.AsyncClient, database: 
     first = await api.get(path)
     etag = first.headers["etag"]
     assert (await api.get(path, headers={"If-None-Match": etag})).status_code == 304
+    # Asked again without the tag: the worker's response cache answers, with the same body and headers.
+    hits = response_cache_hits()
+    again = await api.get(path)
+    assert response_cache_hits() == hits + 1
+    assert again.content == first.content and again.headers["etag"] == etag
+    assert again.headers["content-type"] == first.headers["content-type"] == "application/json"
     await insert_rows(database, [(uuid.UUID(MUID), IMPORT, datetime(2023, 11, 1, tzinfo=UTC), 0.5, "measured")])
     after = await api.get(path, headers={"If-None-Match": etag})
     assert after.status_code == 200 and after.headers["etag"] != etag
     assert after.json()["count"] == first.json()["count"] + 1
+    # The stored body of the old version is never served again: the new data has a new key.
+    fresh = await api.get(path)
+    assert fresh.json()["count"] == first.json()["count"] + 1 and fresh.headers["etag"] == after.headers["etag"]
+
+
+def response_cache_hits() -> float:
+    """Answers served from the response cache so far, in this process (the tests' API runs in it)."""
+    return prometheus_client.REGISTRY.get_sample_value("meterflow_api_response_cache_total", {"result": "hit"}) or 0.0
 
 
 async def test_scoped_channels_keep_to_the_tenant(api: httpx.AsyncClient, database: str) -> None:

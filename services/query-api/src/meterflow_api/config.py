@@ -94,6 +94,15 @@ class Settings(BaseSettings):
             "0: off."
         ),
     )
+    response_cache_mb: float = Field(
+        32.0,
+        ge=0,
+        description=(
+            "Megabytes of answer bodies each worker keeps by ETag (series, profile, stats, insights, overview, "
+            "fleet): the same question again, while the meter's data is unchanged, is answered without the "
+            "aggregates (it counts in the worker's memory: the chart's 256 MiB limit leaves room). 0: off."
+        ),
+    )
     search_path: str | None = Field(
         None,
         description=(

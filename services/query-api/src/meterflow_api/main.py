@@ -11,7 +11,6 @@ In code: ``create_app(Settings(...))`` returns the ASGI app; its lifespan opens 
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -22,10 +21,12 @@ import structlog
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from meterflow_kit.lifecycle import freeze_startup_objects
 from starlette.responses import Response
 
 from meterflow_api import edge, metrics
 from meterflow_api.auth import Authenticator
+from meterflow_api.caching import ResponseCache
 from meterflow_api.config import Settings
 from meterflow_api.dashboard import mount_dashboard
 from meterflow_api.db import Database
@@ -94,7 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.warning("database not reachable at start", error=str(error))
         # Everything loaded so far lives as long as the process: keep the cyclic GC from scanning it on
         # every full collection (a readings page allocates thousands of objects and triggers several).
-        gc.freeze()
+        freeze_startup_objects()
         try:
             yield
         finally:
@@ -122,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ],
     )
     app.state.settings = settings
+    app.state.response_cache = ResponseCache(round(settings.response_cache_mb * 1024 * 1024))
     app.add_middleware(metrics.MetricsMiddleware)
     edge.install(app, settings)
     _add_operations(app)

@@ -29,6 +29,16 @@ SERIES_SOURCE = Counter(
 )
 SERIES_FROM_ROLLUP = SERIES_SOURCE.labels("hourly_rollup")
 SERIES_FROM_RAW = SERIES_SOURCE.labels("raw")
+RESPONSE_CACHE = Counter(
+    "meterflow_api_response_cache_total",
+    "Answers of the ETag'd routes by where the body came from: hit (the worker's response cache) or miss (built).",
+    ["result"],
+)
+RESPONSE_CACHE_HITS = RESPONSE_CACHE.labels("hit")
+RESPONSE_CACHE_MISSES = RESPONSE_CACHE.labels("miss")
+RESPONSE_CACHE_BYTES = Gauge(
+    "meterflow_api_response_cache_bytes", "Bytes of bodies held by the response cache of this worker."
+)
 READY = Gauge("meterflow_api_ready", "1 while the last readiness check reached the database.")
 DB_ERRORS = Counter(
     "meterflow_api_db_errors_total", "Requests answered 503 because the database failed, by kind.", ["kind"]

@@ -107,7 +107,7 @@ async def profile(
         return json_response(body)
 
     version = await insights_db.meter_version(db, params.muid, principal.tenant)
-    return await conditional(request, etag_of(request, version), build)
+    return await conditional(request, etag_of(request, version), build, tenant=principal.tenant)
 
 
 @router.get(
@@ -179,7 +179,7 @@ async def stats(
         return json_response(body)
 
     version = await insights_db.meter_version(db, params.muid, principal.tenant)
-    return await conditional(request, etag_of(request, version), build)
+    return await conditional(request, etag_of(request, version), build, tenant=principal.tenant)
 
 
 @router.get(

@@ -76,7 +76,9 @@ async def series(
     async def build() -> Response:
         return json_response(await fleet_series(database(request), fleet, bucket, from_aggregates=from_aggregates))
 
-    return await conditional(request, etag_of(request, await _fleet_version(request, principal.tenant)), build)
+    return await conditional(
+        request, etag_of(request, await _fleet_version(request, principal.tenant)), build, tenant=principal.tenant
+    )
 
 
 @router.get(
@@ -109,4 +111,6 @@ async def top(
     async def build() -> Response:
         return json_response(await fleet_top(database(request), fleet, n, from_aggregates=from_aggregates))
 
-    return await conditional(request, etag_of(request, await _fleet_version(request, principal.tenant)), build)
+    return await conditional(
+        request, etag_of(request, await _fleet_version(request, principal.tenant)), build, tenant=principal.tenant
+    )

@@ -87,7 +87,7 @@ async def insights(
         return json_response(await compute_insights(db, query, from_aggregates=from_aggregates))
 
     version = await insights_db.meter_version(db, query.muid, query.tenant)
-    return await conditional(request, etag_of(request, version), build)
+    return await conditional(request, etag_of(request, version), build, tenant=query.tenant)
 
 
 @router.get(
@@ -125,7 +125,7 @@ async def overview(
     if tariff is not None:
         # A tariff's prices may change (the tariffs table) without a write to the meter: no ETag then.
         return await build()
-    return await conditional(request, etag_of(request, version), build)
+    return await conditional(request, etag_of(request, version), build, tenant=query.tenant)
 
 
 async def _overview_cost(

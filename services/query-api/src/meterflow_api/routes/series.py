@@ -116,7 +116,9 @@ async def series(
             return _multi_response(query, results, fmt)
         return _single_response(query, results[0], fmt)
 
-    return await conditional(request, etag_of(request, await insights_db.meter_version(db, query.muid, tenant)), build)
+    return await conditional(
+        request, etag_of(request, await insights_db.meter_version(db, query.muid, tenant)), build, tenant=tenant
+    )
 
 
 def _single_response(query: SeriesQuery, result: SeriesResult, fmt: str) -> Response:
