@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from meterflow_api.caching import ResponseCache
 from meterflow_api.render import csv_response, json_response
 
@@ -48,4 +50,12 @@ def test_one_answer_larger_than_an_eighth_of_the_cache_is_not_stored() -> None:
 def test_size_zero_turns_the_cache_off() -> None:
     cache = ResponseCache(0)
     cache.put("acme", ETAG, json_response({"value": 1}))
+    assert cache.get("acme", ETAG) is None
+
+
+def test_an_answer_expires_after_its_time_whatever_the_etag_says() -> None:
+    cache = ResponseCache(1_000_000, ttl_s=0.05)
+    cache.put("acme", ETAG, json_response({"value": 1}))
+    assert cache.get("acme", ETAG) is not None
+    time.sleep(0.1)
     assert cache.get("acme", ETAG) is None

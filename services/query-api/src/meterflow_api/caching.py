@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, cast
 
-from cachetools import LRUCache
+from cachetools import TTLCache
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -53,12 +53,14 @@ def _stored_size(stored: _Stored) -> int:
 
 class ResponseCache:
     """The bodies of recent 200 answers of the ETag'd routes, by tenant and ETag, at most ``max_bytes``
-    of them in one worker (least recently used go first); ``max_bytes`` 0 turns it off."""
+    of them in one worker (least recently used go first), each for at most ``ttl_s``; ``max_bytes`` 0 turns
+    it off. The ETag changes with every write of the writer; ``ttl_s`` bounds how long a change made
+    around it (SQL run by hand on the readings) can go unseen."""
 
-    def __init__(self, max_bytes: int) -> None:
+    def __init__(self, max_bytes: int, ttl_s: float = 60.0) -> None:
         self.max_bytes = max_bytes
-        self._entries: LRUCache[tuple[str | None, str], _Stored] = LRUCache(
-            maxsize=max(1, max_bytes), getsizeof=_stored_size
+        self._entries: TTLCache[tuple[str | None, str], _Stored] = TTLCache(
+            maxsize=max(1, max_bytes), ttl=ttl_s, getsizeof=_stored_size
         )
 
     def get(self, tenant: str | None, etag: str) -> Response | None:

@@ -103,6 +103,14 @@ class Settings(BaseSettings):
             "aggregates (it counts in the worker's memory: the chart's 256 MiB limit leaves room). 0: off."
         ),
     )
+    response_cache_s: float = Field(
+        60.0,
+        gt=0,
+        description=(
+            "Seconds an answer stays in the response cache at most. Every write of the writer changes the "
+            "ETag at once; this bounds how long a change made around the writer (SQL by hand) goes unseen."
+        ),
+    )
     search_path: str | None = Field(
         None,
         description=(

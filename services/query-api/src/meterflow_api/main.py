@@ -123,7 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ],
     )
     app.state.settings = settings
-    app.state.response_cache = ResponseCache(round(settings.response_cache_mb * 1024 * 1024))
+    app.state.response_cache = ResponseCache(round(settings.response_cache_mb * 1024 * 1024), settings.response_cache_s)
     app.add_middleware(metrics.MetricsMiddleware)
     edge.install(app, settings)
     _add_operations(app)
