@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
+from typing import Any
 
 from meterflow_contracts.models import ReadingBatch, ReadingColumns
 
@@ -30,6 +31,26 @@ def datetime_of(micros: int) -> datetime:
     return UNIX_EPOCH + timedelta(microseconds=micros)
 
 
+# What v1 and v2 carry alike: the channel, its source and the readings' record indexes.
+_CHANNEL_FIELDS = (
+    "muid",
+    "obis",
+    "obis_hex",
+    "quantity",
+    "direction",
+    "unit",
+    "measurement",
+    "interval_s",
+    "record_indexes",
+    "source",
+    "tenant",
+)
+
+
+def _channel_fields(message: ReadingBatch | ReadingColumns) -> dict[str, Any]:
+    return {name: getattr(message, name) for name in _CHANNEL_FIELDS}
+
+
 def to_batch(columns: ReadingColumns) -> ReadingBatch:
     """The v1 form of a v2 message (the fields are already validated: built without validating again)."""
     qualities = columns.qualities
@@ -37,20 +58,7 @@ def to_batch(columns: ReadingColumns) -> ReadingBatch:
         (datetime_of(ts), value, qualities[code])
         for ts, value, code in zip(columns.ts_us, columns.values, columns.quality_codes, strict=True)
     ]
-    return ReadingBatch.model_construct(
-        muid=columns.muid,
-        obis=columns.obis,
-        obis_hex=columns.obis_hex,
-        quantity=columns.quantity,
-        direction=columns.direction,
-        unit=columns.unit,
-        measurement=columns.measurement,
-        interval_s=columns.interval_s,
-        readings=readings,
-        record_indexes=columns.record_indexes,
-        source=columns.source,
-        tenant=columns.tenant,
-    )
+    return ReadingBatch.model_construct(**_channel_fields(columns), readings=readings)
 
 
 def to_columns(batch: ReadingBatch) -> ReadingColumns:
@@ -58,19 +66,9 @@ def to_columns(batch: ReadingBatch) -> ReadingColumns:
     codes: dict[str, int] = {}
     quality_codes = [codes.setdefault(quality, len(codes)) for _, _, quality in batch.readings]
     return ReadingColumns.model_construct(
-        muid=batch.muid,
-        obis=batch.obis,
-        obis_hex=batch.obis_hex,
-        quantity=batch.quantity,
-        direction=batch.direction,
-        unit=batch.unit,
-        measurement=batch.measurement,
-        interval_s=batch.interval_s,
+        **_channel_fields(batch),
         ts_us=[micros_of(ts) for ts, _, _ in batch.readings],
         values=[value for _, value, _ in batch.readings],
         qualities=list(codes),
         quality_codes=quality_codes,
-        record_indexes=batch.record_indexes,
-        source=batch.source,
-        tenant=batch.tenant,
     )

@@ -288,8 +288,9 @@ def span_chunks(spans: list[msgspec.Raw], max_records: int, max_bytes: int) -> l
     record an ``orjson.Fragment``, written into the raw message as it is."""
     records = list(map(orjson.Fragment, map(bytes, spans)))
     sizes = [len(span) + 1 for span in spans]  # with the comma between records
-    if len(records) <= max_records and sum(sizes) <= max_bytes:
-        return [Chunk(0, 0, records, sum(sizes))]  # the usual object: one message
+    total = sum(sizes)
+    if len(records) <= max_records and total <= max_bytes:
+        return [Chunk(0, 0, records, total)]  # the usual object: one message
     chunks: list[Piece] = []
     start, size = 0, 0
     for index, length in enumerate(sizes):
