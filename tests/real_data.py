@@ -7,6 +7,7 @@ import os
 import uuid
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -21,15 +22,20 @@ REAL_FILES = {
 }
 
 
-def real_rows(muid: str) -> list[tuple[uuid.UUID, str, datetime, float, str]]:
-    """The rows the pipeline stores for a meter's real source file: one per record and OBIS key.
-
-    Skips the test when the shared data folder is absent (outside CI)."""
+def real_records(muid: str) -> list[dict[str, Any]]:
+    """The records of a meter's real source file. Skips the test when the shared data folder is absent
+    (outside CI; in CI a skip fails the run, with this message)."""
     path = SHARED_DATA / f"{muid}.json"
     if not path.is_file():
         pytest.skip(f"real meter data not found at {path} (set MF_SHARED_DATA to the exnaton-2023-02 folder)")
+    records: list[dict[str, Any]] = json.loads(path.read_bytes())["data"]
+    return records
+
+
+def real_rows(muid: str) -> list[tuple[uuid.UUID, str, datetime, float, str]]:
+    """The rows the pipeline stores for a meter's real source file: one per record and OBIS key."""
     rows = []
-    for record in json.loads(path.read_bytes())["data"]:
+    for record in real_records(muid):
         ts = datetime.fromisoformat(record["timestamp"])
         for key, value in record.items():
             if key not in ("measurement", "timestamp", "tags"):

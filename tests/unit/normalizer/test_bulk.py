@@ -3,7 +3,6 @@ the rules alone give, and a clean batch does take the bulk path (else the compar
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,7 +12,7 @@ from meterflow_contracts import RawBatch, SourcePosition
 from meterflow_contracts.columnar import micros_of
 from meterflow_normalizer.bulk import clean_batch_columns
 from meterflow_normalizer.domain import NormalizeResult, normalize, normalize_by_record
-from real_data import REAL_FILES, SHARED_DATA
+from real_data import REAL_FILES, real_records
 
 NOW = datetime(2023, 3, 1, tzinfo=UTC)
 LATEST = micros_of(NOW + timedelta(days=2))
@@ -121,7 +120,7 @@ def test_any_spoiled_batch_gives_what_the_record_rules_give(records: list[dict[s
 
 def test_the_real_files_take_the_bulk_path_with_the_same_messages() -> None:
     for muid in REAL_FILES:
-        raw = batch(json.loads((SHARED_DATA / f"{muid}.json").read_bytes())["data"])
+        raw = batch(real_records(muid))
         now = datetime(2023, 3, 2, tzinfo=UTC)
         assert clean_batch_columns(raw, micros_of(now + timedelta(days=2))) is not None
         assert as_compared(normalize(raw, now=now)) == as_compared(normalize_by_record(raw, now=now))
