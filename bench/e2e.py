@@ -53,6 +53,7 @@ class PipelineConfig:
     profile: str | None = None  # "pyinstrument": run poller/normalizer/writer under it; "py-spy": attach it
     profile_dir: Path | None = None
     readings: str = "v2"  # the readings contract: "v2", "v1", or "both" (v2, and v1 also published)
+    write_concurrency: int | None = None  # WRITER_WRITE_CONCURRENCY; None: the writer's default
 
 
 class BenchPipeline(Pipeline):
@@ -68,6 +69,11 @@ class BenchPipeline(Pipeline):
         if self.config.readings == "both":
             env = {"NORMALIZER_ALSO_V1_TOPIC": self.res_v1_readings, **env}
         return super().normalizer(name, **env)
+
+    def writer(self, name: str = "writer", **env: str) -> ServiceProcess:
+        if self.config.write_concurrency is not None:
+            env = {"WRITER_WRITE_CONCURRENCY": str(self.config.write_concurrency), **env}
+        return super().writer(name, **env)
 
     def command(self, name: str, kind: str) -> list[str]:
         module = MODULES.get(kind)

@@ -244,6 +244,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--normalizers", type=int, default=1, help="normalizer workers (default 1)")
     parser.add_argument("--writers", type=int, default=1, help="writer instances (default 1)")
     parser.add_argument(
+        "--write-concurrency",
+        type=int,
+        help="WRITER_WRITE_CONCURRENCY: transactions each writer has in flight (default: the writer's, 2)",
+    )
+    parser.add_argument(
         "--readings",
         choices=("v2", "v1", "both"),
         default="v2",
@@ -361,13 +366,16 @@ def main(argv: list[str] | None = None) -> int:
         results["config"] = {
             "normalizers": args.normalizers,
             "writers": args.writers,
+            "write_concurrency": args.write_concurrency or "default",
             "profile": args.profile,
             "service_settings": "defaults (LOG_LEVEL=INFO); poller in schedule mode, polls asked for by POST /poll",
         }
         res.create_topics()
         res.create_bucket()
         if not args.skip_e2e:
-            config = PipelineConfig(args.normalizers, args.writers, args.profile, profile_dir, args.readings)
+            config = PipelineConfig(
+                args.normalizers, args.writers, args.profile, profile_dir, args.readings, args.write_concurrency
+            )
             tries = 0 if args.skip_freshness else args.freshness_tries
             attempt(results, "e2e", lambda: e2e_part(results, servers, res, fleet, run_dir / "logs", config, tries))
         if not args.skip_ceiling:

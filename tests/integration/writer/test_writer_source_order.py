@@ -5,7 +5,7 @@ straight on its readings topic in the "wrong" order: newer data first, then what
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -127,3 +127,25 @@ async def test_the_same_value_under_a_newer_version_moves_the_version_on(
     assert {m for m, _ in await stored_versions(database)} == {LATER}
     # Only the version moved: no value changed, so nothing counts as a correction.
     assert metric(writer, "meterflow_writer_rows_changed_total") == 0
+
+
+async def test_two_transactions_in_flight_keep_the_kafka_order_of_equal_versions(
+    servers: Any, topics: Any, database: str, writers: Any
+) -> None:
+    """With two writes in flight (WRITER_WRITE_CONCURRENCY, the default), a batch that may hold a reading of
+    the batch before it waits for it: between unversioned deliveries, the last one in Kafka order wins.
+    Batches of one message each; the other meter's days share no reading with them and go alongside."""
+    other = uuid.UUID("5f0c3a55-0000-4000-8000-000000000002")
+    deliveries = [version([float(n)] * N, f"meters/e-{n}.json", None) for n in range(1, 13)]
+    alongside = [
+        reading_batch(other, OBIS, START + timedelta(days=day), [0.5] * N, key=f"meters/f-{day}.json")
+        for day in range(12)
+    ]
+    await produce_readings(
+        servers.kafka, topics.readings, [m for pair in zip(deliveries, alongside, strict=True) for m in pair]
+    )
+    writer = writers(WRITER_BATCH_MAX_ROWS=str(N), WRITER_WRITE_CONCURRENCY="2")
+    await caught_up(servers, topics, writer)
+    await assert_table_equals(database, expected_rows([deliveries[-1], *alongside]))
+    # The fault this test is about happened: later deliveries were taken while an earlier one was in flight.
+    assert metric(writer, "meterflow_writer_ordered_writes_total") >= 1

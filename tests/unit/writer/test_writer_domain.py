@@ -14,6 +14,7 @@ from meterflow_writer.domain import (
     Row,
     WriteOutcome,
     day_windows,
+    may_share_a_key,
     only_readings,
     rejected_by_message,
     rows_of,
@@ -91,6 +92,31 @@ def test_pending_batch_deduplicates_only_when_a_key_can_repeat() -> None:
     repeated = PendingBatch()
     repeated.add(batch(M1, [1.0, 2.0], step=0), "t", 0, 0, 0.0)  # the same timestamp twice in one message
     assert len(repeated.unique_rows()) == 1
+
+
+def sealed(*batches: ReadingBatch) -> PendingBatch:
+    pending = PendingBatch()
+    for offset, message in enumerate(batches):
+        pending.add(message, "t", 0, offset, 0.0)
+    pending.seal(lambda rows: b"")
+    return pending
+
+
+def test_batches_may_share_a_key_only_through_a_channel_whose_spans_meet() -> None:
+    day_one = sealed(batch(M1, [1.0] * 96), batch(M2, [1.0] * 96))
+    assert day_one.spans[(M1, "1-0:1.29.0*255")] == (T0, T0 + timedelta(minutes=15 * 95), 96)
+    day_two = sealed(batch(M1, [2.0] * 96, start=96))
+    other_meter = sealed(batch(uuid.UUID(int=3), [2.0] * 96))
+    other_channel = sealed(batch(M1, [2.0] * 96, obis="1-0:2.29.0*255"))
+    assert not may_share_a_key(day_one.spans, day_two.spans)  # the next day of the same series: written at once
+    assert not may_share_a_key(day_one.spans, other_meter.spans)
+    assert not may_share_a_key(day_one.spans, other_channel.spans)
+
+    last_reading_again = sealed(batch(M1, [3.0], start=95))
+    spanning = sealed(batch(M2, [3.0, 3.0], start=-1, step=97))  # its two readings straddle day one
+    for later in (last_reading_again, spanning):
+        assert may_share_a_key(day_one.spans, later.spans)
+        assert may_share_a_key(later.spans, day_one.spans)
 
 
 class Refused(Exception):

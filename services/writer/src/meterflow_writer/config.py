@@ -24,6 +24,12 @@ class Settings(ServiceSettings):
     dlq_topic: str = DLQ.name
     batch_max_rows: int = Field(50_000, ge=1, description="Flush once this many readings are buffered.")
     batch_max_s: float = Field(0.5, gt=0, description="Flush at the latest this long after the first.")
+    write_concurrency: int = Field(
+        2,
+        ge=1,
+        le=8,
+        description="Transactions in flight at once; batches that may share a key are written one after the other.",
+    )
     retry_max_s: float = Field(30.0, gt=0, description="Cap of the backoff while PostgreSQL is down.")
     db_timeout_s: float = Field(120.0, gt=0, description="Longest a single statement may run.")
     optimistic_copy: bool = Field(

@@ -13,7 +13,7 @@ from uuid import UUID
 from meterflow_contracts import DeadLetter, DlqReason, ReadingBatch, ReadingColumns
 from meterflow_schema import ChannelKey, describe_obis
 
-from meterflow_writer.columns import ColumnBlock, ColumnRows
+from meterflow_writer.columns import ChannelSpan, ColumnBlock, ColumnRows
 from meterflow_writer.tenancy import Binding, bindings_of
 
 Row = tuple[UUID, str, datetime, float, str, datetime | None, int | None]
@@ -73,6 +73,8 @@ class PendingBatch:
     payload: bytes | None = None
     channels: dict[ChannelKey, ChannelInfo] = field(default_factory=dict)
     bindings: dict[UUID, Binding] = field(default_factory=dict)
+    # Each channel's first and last ts and row count: what the loader compares with the batches in flight.
+    spans: dict[ChannelKey, ChannelSpan] = field(default_factory=dict)
 
     def seal(self, payload: Callable[[list[Row]], bytes | None]) -> Sequence[Row]:
         """Fix the rows to write (unique keys) and their encoding, computed before the loader needs them.
@@ -90,6 +92,7 @@ class PendingBatch:
                 self.payload = payload(self.sealed)
             self.channels = channel_infos(self.messages)
             self.bindings = bindings_of(self.messages)
+            self.spans = channel_spans(self.sealed)
         return self.sealed
 
     def add(self, batch: ReadingBatch, topic: str, partition: int, offset: int, now: float) -> None:
@@ -225,13 +228,13 @@ def channel_infos(messages: Iterable[ReadingBatch | ReadingColumns]) -> dict[Cha
     return out
 
 
-def channel_spans(rows: Iterable[Row]) -> dict[ChannelKey, tuple[datetime, datetime, int]]:
+def channel_spans(rows: Iterable[Row]) -> dict[ChannelKey, ChannelSpan]:
     """Per channel of ``rows``: the first and last ts and the number of rows. Rows of one message come as a
     run sharing its muid and obis objects, so a run is summed before the dict is touched. Rows of v2 blocks
     know their spans without being built."""
     if isinstance(rows, ColumnRows):
         return rows.spans
-    out: dict[ChannelKey, tuple[datetime, datetime, int]] = {}
+    out: dict[ChannelKey, ChannelSpan] = {}
     muid: UUID | None = None
     obis = ""
     first = last = datetime.min
@@ -253,11 +256,21 @@ def channel_spans(rows: Iterable[Row]) -> dict[ChannelKey, tuple[datetime, datet
     return out
 
 
-def _merge_span(
-    out: dict[ChannelKey, tuple[datetime, datetime, int]], key: ChannelKey, first: datetime, last: datetime, n: int
-) -> None:
+def _merge_span(out: dict[ChannelKey, ChannelSpan], key: ChannelKey, first: datetime, last: datetime, n: int) -> None:
     known = out.get(key)
     out[key] = (first, last, n) if known is None else (min(known[0], first), max(known[1], last), known[2] + n)
+
+
+def may_share_a_key(a: Mapping[ChannelKey, ChannelSpan], b: Mapping[ChannelKey, ChannelSpan]) -> bool:
+    """Whether batches of these spans may hold the same (muid, obis, ts): a channel in both whose ts ranges
+    meet. The loader writes such batches one after the other, in Kafka order, because between equal source
+    versions the later delivery wins; batches that cannot share a key may be written at the same time."""
+    fewer, more = (a, b) if len(a) <= len(b) else (b, a)
+    for key, (first, last, _) in fewer.items():
+        other = more.get(key)
+        if other is not None and first <= other[1] and other[0] <= last:
+            return True
+    return False
 
 
 def channel_writes(

@@ -1,4 +1,4 @@
-"""The writer: consumes meter.readings.v1 and loads it into the readings table, idempotently.
+"""The writer: consumes meter.readings.v2 (or v1) and loads it into the readings table, idempotently.
 
 Run it with ``meterflow-writer`` (settings from WRITER_* / KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL, see
 config.py and docs/writer.md); ``meterflow-writer migrate`` applies the schema migrations and exits.
@@ -7,9 +7,10 @@ upsert, so a crash or a replay never loses nor duplicates a reading. Scale out w
 in the same consumer group.
 
 Inside, two tasks overlap: the batcher fetches and validates messages into a batch bounded by rows and
-by time, and the loader writes the previous batch (COPY + upsert) and commits its offsets. A queue of one
-batch between them is the back-pressure: while PostgreSQL is down the loader retries and the batcher
-stops fetching. On TimescaleDB a third task refreshes the continuous aggregates over what writes touched.
+by time, and the loader writes earlier batches (COPY + upsert), up to WRITER_WRITE_CONCURRENCY
+transactions at once, and commits their offsets in order. A queue of one batch between them is the
+back-pressure: while PostgreSQL is down the loader retries and the batcher stops fetching. On TimescaleDB
+a third task refreshes the continuous aggregates over what writes touched (refreshing.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import argparse
 import asyncio
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import structlog
@@ -45,6 +47,7 @@ from meterflow_writer.domain import (
     Row,
     WriteOutcome,
     database_rejection,
+    may_share_a_key,
     rejected_by_message,
     write_isolating_rejects,
 )
@@ -52,6 +55,7 @@ from meterflow_writer.errors import DatabaseError
 from meterflow_writer.kafka import readings_consumer
 from meterflow_writer.observing import observe_forever
 from meterflow_writer.pgcopy import encode_rows
+from meterflow_writer.refreshing import refresh_forever
 from meterflow_writer.tenancy import bindings_for
 from meterflow_writer.validation import screen
 
@@ -61,10 +65,24 @@ log = structlog.get_logger("meterflow.writer")
 FETCH_MAX_MESSAGES = 64
 # A poll returns at least this often, so a stop request is noticed while a batch waits to fill.
 FETCH_MAX_WAIT_SECONDS = 0.5
-# Besides the rounds its own writes trigger, look for marks left by other or crashed instances this often.
-REFRESH_SWEEP_SECONDS = 30.0
-# A stop waits at most this long for the final aggregate refresh; the marks stay for the next start.
-FINAL_REFRESH_SECONDS = 10.0
+
+
+@dataclass(eq=False, slots=True)
+class InFlight:
+    """A batch the loader took: ``ended`` is set once its transaction is over (committed or given up)."""
+
+    batch: PendingBatch
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """A durable batch: rows sent, what they did, rows rejected into the DLQ, when its write started."""
+
+    rows: int
+    outcome: WriteOutcome
+    rejected: int
+    started: float
 
 
 class Writer:
@@ -75,14 +93,20 @@ class Writer:
             command_timeout=settings.db_timeout_s,
             refresh=settings.refresh_aggregates,
             optimistic=settings.optimistic_copy,
+            pool_size=settings.write_concurrency + 2,
         )
         self.consumer = readings_consumer(settings.kafka, settings.readings_topic, settings.group_id)
         self.dlq = DeadLetterProducer(settings.kafka, settings.dlq_topic)
         self.stop = asyncio.Event()
         # Bumped on every rebalance: a batch of an older generation is dropped unwritten.
         self.generation = 0
+        # Set when the current generation's partitions are revoked (a new Event per generation).
         self.revoked = asyncio.Event()
-        self.write_lock = asyncio.Lock()
+        # The batches the loader has taken, in queue order, until their offsets are committed or given up.
+        self.in_flight: list[InFlight] = []
+        self.idle = asyncio.Event()
+        self.idle.set()
+        self.giving_up = False
         self.queue: asyncio.Queue[PendingBatch | None] = asyncio.Queue(maxsize=1)
         self.refresh_wanted = asyncio.Event()
         self.loader_done = asyncio.Event()
@@ -117,7 +141,9 @@ class Writer:
                 tasks.create_task(self.load_loop())
                 tasks.create_task(observe_forever(self.settings, self.stop))
                 if self.db.aggregates:
-                    tasks.create_task(self.refresh_loop())
+                    tasks.create_task(
+                        refresh_forever(self.db, self.settings, self.stop, self.refresh_wanted, self.loader_done)
+                    )
         finally:
             self.running = False
             metrics.READY.set(0)
@@ -141,16 +167,16 @@ class Writer:
     # -- rebalance ----------------------------------------------------------------------------------------
 
     async def on_revoked(self, partitions: set[TopicPartition]) -> None:
-        """Partitions are about to move: drop what was read but not written, and let the write in flight
-        finish and commit (the lock) before aiokafka rejoins the group. Positions restart from the
-        committed offsets after the rebalance, so nothing dropped here is lost."""
+        """Partitions are about to move: drop what was read but not written, and let the writes in flight
+        finish and commit before aiokafka rejoins the group. Positions restart from the committed offsets
+        after the rebalance, so nothing dropped here is lost."""
         self.generation += 1
         self.revoked.set()
+        self.revoked = asyncio.Event()
         if partitions:
             metrics.REBALANCES.inc()
             log.info("partitions revoked", partitions=sorted(p for _, p in partitions))
-        async with self.write_lock:
-            pass
+        await self.idle.wait()
 
     async def on_assigned(self, partitions: set[TopicPartition]) -> None:
         metrics.ASSIGNED_PARTITIONS.set(len(partitions))
@@ -243,33 +269,73 @@ class Writer:
     # -- loader -------------------------------------------------------------------------------------------
 
     async def load_loop(self) -> None:
-        giving_up = False
+        """Write the queued batches, up to ``write_concurrency`` transactions at once, each on a connection of
+        its own: PostgreSQL copies one batch while it commits another, and uses both cores once the other
+        stages idle (bench/README.md, "two transactions in flight"). Offsets are committed in queue
+        order (a committed offset covers every message before it), so a batch whose transaction ends first
+        waits for the ones before it to commit theirs."""
+        slots = asyncio.Semaphore(self.settings.write_concurrency)
+        previous: asyncio.Task[bool] | None = None
         try:
-            while (batch := await self.queue.get()) is not None:
-                try:
-                    if giving_up:
-                        continue  # stopping while the database is down: nothing more is committed
-                    async with self.write_lock:
-                        if batch.generation != self.generation:
-                            self.drop(batch)
-                            continue
-                        if not await self.flush(batch) and self.stop.is_set():
-                            giving_up = True
-                finally:
-                    self.forget(batch)
+            async with asyncio.TaskGroup() as loads:
+                while True:
+                    await slots.acquire()  # before taking a batch: the queue stays the batcher's back-pressure
+                    if (batch := await self.queue.get()) is None:
+                        break
+                    flight = InFlight(batch)
+                    self.in_flight.append(flight)
+                    metrics.WRITES_IN_FLIGHT.set(len(self.in_flight))
+                    self.idle.clear()
+                    previous = loads.create_task(self.load(flight, previous, slots))
         finally:
             self.loader_done.set()
+
+    async def load(self, flight: InFlight, previous: asyncio.Task[bool] | None, slots: asyncio.Semaphore) -> bool:
+        """Write one batch, then commit its offsets if every batch before it committed theirs; True if it did.
+        A batch it did not commit is read again after a restart or rebalance: an idempotent replay."""
+        try:
+            written = await self.write(flight)
+            flight.ended.set()
+            in_order = previous is None or await previous
+            if written is None or not in_order:
+                return False
+            await self.commit(flight.batch, written)
+            return True
+        finally:
+            flight.ended.set()
+            self.in_flight.remove(flight)
+            metrics.WRITES_IN_FLIGHT.set(len(self.in_flight))
+            if not self.in_flight:
+                self.idle.set()
+            slots.release()
+            self.forget(flight.batch)
 
     def drop(self, batch: PendingBatch) -> None:
         metrics.BATCHES_DROPPED.inc()
         log.info("batch dropped after a rebalance", rows=len(batch), generation=batch.generation)
 
-    async def flush(self, batch: PendingBatch) -> bool:
-        """Write the batch (retrying while the database is unavailable), then commit its offsets. Returns
-        False when the batch was abandoned unwritten: a stop during an outage, or its partitions revoked."""
-        started = time.perf_counter()
-        self.revoked.clear()
+    async def write(self, flight: InFlight) -> Written | None:
+        """Write the batch (retrying while the database is unavailable) once every batch in flight before it
+        that may hold one of its keys has ended: between equal source versions the later delivery wins. None
+        when the batch was abandoned unwritten: a stop during an outage, or its partitions revoked."""
+        batch = flight.batch
         rows = batch.seal(_encode_or_none)
+        sharing = [
+            earlier.ended
+            for earlier in self.in_flight[: self.in_flight.index(flight)]
+            if may_share_a_key(earlier.batch.spans, batch.spans)
+        ]
+        if sharing:
+            metrics.ORDERED_WRITES.inc()
+            for ended in sharing:
+                await ended.wait()
+        if self.giving_up:
+            return None  # stopping while the database is down: nothing more is written
+        if batch.generation != self.generation:
+            self.drop(batch)
+            return None
+        revoked = self.revoked
+        started = time.perf_counter()
 
         async def write(part: Sequence[Row]) -> WriteOutcome:
             # The whole batch goes with the encoding made by the batcher; halves are encoded on demand.
@@ -291,31 +357,34 @@ class Writer:
                 log.warning("write failed, retrying", error=str(error), retry_in_s=round(delay, 2), rows=len(rows))
                 await self.consumer.export_lag()  # the lag grows while we wait: show it
                 if not self.stop.is_set():
-                    await first_of(self.stop.wait(), self.revoked.wait(), within_s=delay)
+                    await first_of(self.stop.wait(), revoked.wait(), within_s=delay)
                 if self.stop.is_set():
                     log.warning("stopping while the database is unavailable: batch abandoned, not committed")
-                    return False
+                    self.giving_up = True
+                    return None
                 if batch.generation != self.generation:
                     self.drop(batch)
-                    return False
+                    return None
         self.failing = False
+        return Written(len(rows), outcome, len(rejections), started)
+
+    async def commit(self, batch: PendingBatch, written: Written) -> None:
         committed = await self.consumer.commit(batch.offsets)
-        elapsed = time.perf_counter() - started
-        self.observe(len(rows), outcome, len(rejections))
+        elapsed = time.perf_counter() - written.started
+        self.observe(written.rows, written.outcome, written.rejected)
         freshness.observe_committed(batch.messages, time.time())
-        if outcome.inserted or outcome.changed:
+        if written.outcome.inserted or written.outcome.changed:
             self.refresh_wanted.set()
         log.info(
             "batch written",
-            rows=len(rows),
-            inserted=outcome.inserted,
-            changed=outcome.changed,
-            rejected=len(rejections),
+            rows=written.rows,
+            inserted=written.outcome.inserted,
+            changed=written.outcome.changed,
+            rejected=written.rejected,
             seconds=round(elapsed, 3),
             offsets_committed=committed,
             trace_ids=trace_ids_of(message.source for message in batch.messages),
         )
-        return True
 
     async def send_rejections(self, messages: list[ReadingBatch | ReadingColumns], rejections: list[Rejection]) -> None:
         batches = [m if isinstance(m, ReadingBatch) else to_batch(m) for m in messages]
@@ -354,48 +423,6 @@ class Writer:
         metrics.METERS_OWNED_ELSEWHERE.inc(outcome.meters_owned_elsewhere)
         metrics.BATCH_ROWS.observe(rows)
         metrics.LAST_WRITE.set(time.time())
-
-    # -- aggregates (TimescaleDB) -------------------------------------------------------------------------
-
-    async def refresh_loop(self) -> None:
-        """Keep the continuous aggregates fresh: after writes that inserted or changed rows, refresh the
-        marked day buckets (at most once per refresh_interval_s, so bursts coalesce)."""
-        delays = backoff_delays(base=0.5, cap=self.settings.retry_max_s)
-        while True:
-            await first_of(self.stop.wait(), self.refresh_wanted.wait(), within_s=REFRESH_SWEEP_SECONDS)
-            if self.stop.is_set():
-                await self.loader_done.wait()
-                try:
-                    async with asyncio.timeout(FINAL_REFRESH_SECONDS):
-                        await self.refresh_round()
-                except (DatabaseError, TimeoutError) as error:
-                    log.warning("final aggregate refresh not done; marks stay for the next start", error=repr(error))
-                return
-            self.refresh_wanted.clear()
-            try:
-                more = await self.refresh_round()
-            except DatabaseError as error:
-                metrics.RETRIES.inc()
-                delay = next(delays)
-                log.warning("aggregate refresh failed, retrying", error=str(error), retry_in_s=round(delay, 2))
-                self.refresh_wanted.set()
-                await sleep_or_stop(self.stop, delay)
-                continue
-            delays = backoff_delays(base=0.5, cap=self.settings.retry_max_s)
-            if more:
-                self.refresh_wanted.set()
-            await sleep_or_stop(self.stop, self.settings.refresh_interval_s)
-
-    async def refresh_round(self) -> bool:
-        """One refresh round; True when marks may remain (more than one round's worth, or lock busy)."""
-        max_marks = 5_000
-        outcome = await self.db.refresh_aggregates(max_marks)
-        if outcome is None:
-            return True
-        if outcome.marks:
-            metrics.REFRESHED_BUCKETS.inc(outcome.marks)
-            log.info("aggregates refreshed", buckets=outcome.marks, windows=outcome.windows)
-        return outcome.marks >= max_marks
 
 
 def _encode_or_none(rows: list[Row]) -> bytes | None:

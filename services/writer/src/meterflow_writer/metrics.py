@@ -49,6 +49,13 @@ CONSUMER_LAG = Gauge(
 )
 ASSIGNED_PARTITIONS = Gauge("meterflow_writer_assigned_partitions", "Partitions this instance consumes.")
 PENDING_ROWS = Gauge("meterflow_writer_pending_rows", "Readings consumed but not yet durable (in memory).")
+WRITES_IN_FLIGHT = Gauge(
+    "meterflow_writer_writes_in_flight", "Batches the loader took whose offsets are not committed yet."
+)
+ORDERED_WRITES = Counter(
+    "meterflow_writer_ordered_writes_total",
+    "Batches that waited for an earlier batch in flight that may hold the same readings (Kafka order kept).",
+)
 REBALANCES = Counter("meterflow_writer_rebalances_total", "Consumer-group rebalances this instance took part in.")
 BATCHES_DROPPED = Counter(
     "meterflow_writer_batches_dropped_total",
